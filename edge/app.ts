@@ -1,0 +1,58 @@
+// The edge API as one Hono app, built from its dependencies so that the same app runs under
+// Node (edge/node.ts), in a Cloudflare Worker (edge/worker.ts) and in tests.
+import { sql } from 'drizzle-orm'
+import { Hono } from 'hono'
+import type { BlobStore } from '../shared/blob/store.ts'
+import type { Config } from '../shared/config.ts'
+import type { Database } from '../shared/db/database.ts'
+import { type AuthEnv, requireApiKey } from './auth.ts'
+import { errorBody, handleError } from './errors.ts'
+import { limitBody } from './request.ts'
+import { apiKeyRoutes } from './routes/api-keys.ts'
+import { checkpointRoutes } from './routes/checkpoints.ts'
+import { fileRoutes } from './routes/files.ts'
+import { type WorkerDispatcher, trainingJobRoutes } from './routes/training-jobs.ts'
+
+export type { WorkerDispatcher }
+
+export interface AppDeps {
+  db: Database
+  databaseDriver: 'pglite' | 'postgres'
+  blobs: BlobStore
+  dispatcher: WorkerDispatcher
+  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds'>
+}
+
+export const VERSION = '0.1.0'
+
+export function createApp(deps: AppDeps) {
+  const { db, blobs, dispatcher, config } = deps
+  const app = new Hono<AuthEnv>()
+  app.onError(handleError)
+  app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404))
+
+  app.get('/health', async (c) => {
+    try {
+      await db.execute(sql`select 1`)
+    } catch (error) {
+      return c.json({ status: 'unavailable', database: deps.databaseDriver, error: (error as Error).message }, 503)
+    }
+    return c.json({ status: 'ok', version: VERSION, database: deps.databaseDriver, blob_store: blobs.kind })
+  })
+
+  const v1 = new Hono<AuthEnv>()
+  v1.use(requireApiKey(db))
+  // uploads have their own, larger limit; every other body is small JSON
+  v1.use(async (c, next) => {
+    if (c.req.method === 'POST' && c.req.path === '/v1/files') return next()
+    return limitBody(config.limits.maxBodyBytes)(c, next)
+  })
+  v1.route('/api_keys', apiKeyRoutes(db))
+  v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
+  v1.route('/training/jobs', trainingJobRoutes(db, dispatcher, config.queue.maxAttempts))
+  v1.route('/checkpoints', checkpointRoutes(db, blobs, config.downloadUrlSeconds))
+  app.route('/v1', v1)
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,29 @@
+// Bearer API keys. A key belongs to one project (tenant) and sees only that project's objects;
+// admin keys may also manage keys.
+import type { MiddlewareHandler } from 'hono'
+import { findKeyBySecret } from '../shared/db/api-keys.ts'
+import type { Database } from '../shared/db/database.ts'
+import { ApiError } from './errors.ts'
+
+export interface Principal { keyId: string; projectId: string; isAdmin: boolean }
+
+export type AuthEnv = { Variables: { principal: Principal } }
+
+export function requireApiKey(db: Database): MiddlewareHandler<AuthEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization')
+    if (!header) throw new ApiError(401, 'missing_api_key', "No API key given: send 'Authorization: Bearer <key>'")
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (!match) throw new ApiError(401, 'invalid_api_key', "The Authorization header must be 'Bearer <key>'")
+    const key = await findKeyBySecret(db, match[1])
+    if (!key) throw new ApiError(401, 'invalid_api_key', 'Incorrect API key provided')
+    if (key.revokedAt) throw new ApiError(401, 'revoked_api_key', `The API key ${key.prefix}... was revoked`)
+    c.set('principal', { keyId: key.id, projectId: key.projectId, isAdmin: key.isAdmin })
+    await next()
+  }
+}
+
+export const requireAdmin: MiddlewareHandler<AuthEnv> = async (c, next) => {
+  if (!c.get('principal').isAdmin) throw new ApiError(403, 'permission_denied', 'This endpoint needs an admin API key')
+  await next()
+}

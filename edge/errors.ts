@@ -1,0 +1,59 @@
+// Every error leaves the API as {error: {code, message, param}} with a 4xx status, except a
+// genuine server fault (5xx) which tests treat as a bug.
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { z } from 'zod'
+import { BlobKeyError } from '../shared/blob/store.ts'
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly param: string | null = null,
+  ) {
+    super(message)
+  }
+}
+
+export const notFound = (what: string, id: string, param: string | null = null) =>
+  new ApiError(404, 'not_found', `No ${what} found with id '${id}'`, param)
+
+export function errorBody(code: string, message: string, param: string | null = null) {
+  return { error: { code, message, param } }
+}
+
+export function fromZodError(error: z.ZodError): ApiError {
+  const issue = error.issues[0]
+  if (issue.code === 'unrecognized_keys') {
+    const key = [...issue.path, issue.keys[0]].join('.')
+    return new ApiError(400, 'unknown_parameter', `Unknown parameter: '${key}'`, key)
+  }
+  const param = issue.path.length > 0 ? issue.path.join('.') : null
+  const where = param ? `'${param}': ` : ''
+  const missing = (issue.code === 'invalid_type' && issue.input === undefined)
+    || (issue.code === 'custom' && issue.params?.missing === true)
+  if (missing) {
+    const why = issue.code === 'custom' ? ` (${issue.message})` : ''
+    return new ApiError(400, 'missing_required_parameter', `Missing required parameter: '${param}'${why}`, param)
+  }
+  const message = `Invalid ${where}${issue.message}`
+  const code = 'invalid_parameter'
+  return new ApiError(400, code, message, param)
+}
+
+export function handleError(error: Error, c: Context) {
+  if (error instanceof ApiError) return c.json(errorBody(error.code, error.message, error.param), error.status)
+  if (error instanceof z.ZodError) {
+    const apiError = fromZodError(error)
+    return c.json(errorBody(apiError.code, apiError.message, apiError.param), apiError.status)
+  }
+  if (error instanceof BlobKeyError) return c.json(errorBody(error.code, error.message, 'path'), 400)
+  // Hono's own HTTPException (for example from bodyLimit) carries its status
+  const status = (error as { status?: number }).status
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return c.json(errorBody('invalid_request', error.message), status as ContentfulStatusCode)
+  }
+  console.error(`${c.req.method} ${c.req.path} failed:`, error)
+  return c.json(errorBody('server_error', 'The server failed to handle this request; it has been logged'), 500)
+}

@@ -1,0 +1,49 @@
+// `npm start`: the platform on one machine. The edge API under Node, the database (PGlite in the
+// data folder unless DATABASE_URL is set), the blob store (a local folder unless S3_BUCKET is set)
+// and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a worker in the same process.
+import { serve } from '@hono/node-server'
+import { RUNNERS } from '../gpu-worker/runners/index.ts'
+import { JobWorker } from '../gpu-worker/worker.ts'
+import { openBlobStore } from '../shared/blob/open.ts'
+import { ConfigError, loadConfig } from '../shared/config.ts'
+import { ensureAdminKey } from '../shared/db/api-keys.ts'
+import { openConfiguredDatabase } from '../shared/db/embedded.ts'
+import { createApp } from './app.ts'
+
+async function main() {
+  const config = loadConfig(process.env)
+  const where = config.databaseUrl ? 'the Postgres server in DATABASE_URL' : `PGlite in ${config.dataDir}/pgdata`
+  console.log(`Opening the database (${where}) and applying migrations...`)
+  const database = await openConfiguredDatabase(config)
+  const generatedAdminKey = await ensureAdminKey(database.db, config.adminKey)
+  const blobs = openBlobStore(config)
+  const worker = config.inProcessWorker
+    ? new JobWorker({ db: database.db, blobs, runners: RUNNERS, ...config.queue })
+    : undefined
+  await worker?.start()
+  const app = createApp({
+    db: database.db, databaseDriver: database.driver, blobs, config,
+    dispatcher: { jobQueued: () => worker?.wake() },
+  })
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    console.log(`Prompt-R1 platform listening on http://${config.host}:${info.port}`)
+    console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${worker ? worker.kinds.join(', ') : 'off'}`)
+    if (generatedAdminKey) {
+      console.log(`  admin API key (shown once; store it now): ${generatedAdminKey}`)
+    }
+  })
+  const shutdown = async () => {
+    console.log('Shutting down...')
+    server.close()
+    await worker?.stop()
+    await database.close()
+    process.exit(0)
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+}
+
+main().catch((error) => {
+  console.error(error instanceof ConfigError ? error.message : error)
+  process.exit(1)
+})

@@ -1,0 +1,38 @@
+// Reading and validating requests: JSON bodies, query strings and body size limits.
+import type { Context, MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { z } from 'zod'
+import { ApiError, fromZodError } from './errors.ts'
+
+export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+  const type = c.req.header('content-type') ?? ''
+  if (!/^application\/json\b/i.test(type)) {
+    throw new ApiError(415, 'unsupported_media_type', `Expected 'Content-Type: application/json', got '${type || 'none'}'`)
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(await c.req.text())
+  } catch (error) {
+    throw new ApiError(400, 'invalid_json', `The request body is not valid JSON: ${(error as Error).message}`)
+  }
+  return parseWith(schema, body)
+}
+
+export function readQuery<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
+  return parseWith(schema, c.req.query())
+}
+
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw fromZodError(parsed.error)
+  return parsed.data
+}
+
+export function limitBody(maxBytes: number): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new ApiError(413, 'request_too_large', `The request body is larger than the limit of ${maxBytes} bytes`)
+    },
+  })
+}

@@ -1,0 +1,30 @@
+// `npm run worker`: a worker process that leases jobs from the shared Postgres queue.
+import { openBlobStore } from '../shared/blob/open.ts'
+import { ConfigError, loadConfig } from '../shared/config.ts'
+import { openConfiguredDatabase } from '../shared/db/embedded.ts'
+import { RUNNERS } from './runners/index.ts'
+import { JobWorker } from './worker.ts'
+
+async function main() {
+  const config = loadConfig(process.env)
+  if (!config.databaseUrl) {
+    throw new ConfigError('npm run worker needs DATABASE_URL: a separate worker shares the queue through a Postgres server '
+      + '(with the embedded PGlite database, `npm start` runs the worker in its own process)')
+  }
+  const database = await openConfiguredDatabase(config)
+  const worker = new JobWorker({ db: database.db, blobs: openBlobStore(config), runners: RUNNERS, ...config.queue })
+  await worker.start()
+  console.log(`worker ${worker.id} polling for ${worker.kinds.join(', ')} jobs`)
+  const shutdown = async () => {
+    await worker.stop()
+    await database.close()
+    process.exit(0)
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+}
+
+main().catch((error) => {
+  console.error(error instanceof ConfigError ? error.message : error)
+  process.exit(1)
+})

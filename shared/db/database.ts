@@ -1,0 +1,12 @@
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import type * as schema from './schema.ts'
+
+// The one type the rest of the code sees, whether PGlite (embedded) or a Postgres server is behind it.
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
+
+export interface OpenDatabase {
+  db: Database
+  // 'pglite' or 'postgres', shown by /health
+  driver: 'pglite' | 'postgres'
+  close(): Promise<void>
+}
