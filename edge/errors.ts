@@ -2,7 +2,7 @@
 // genuine server fault (5xx) which tests treat as a bug.
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { z } from 'zod'
+import type { z } from 'zod'
 import { BlobKeyError } from '../shared/blob/store.ts'
 
 export class ApiError extends Error {
@@ -23,7 +23,8 @@ export function errorBody(code: string, message: string, param: string | null = 
   return { error: { code, message, param } }
 }
 
-export function fromZodError(error: z.ZodError): ApiError {
+// `input` is what was validated: zod 4 does not say whether a failing field was absent.
+export function fromZodError(error: z.ZodError, input: unknown): ApiError {
   const issue = error.issues[0]
   if (issue.code === 'unrecognized_keys') {
     const key = [...issue.path, issue.keys[0]].join('.')
@@ -31,7 +32,7 @@ export function fromZodError(error: z.ZodError): ApiError {
   }
   const param = issue.path.length > 0 ? issue.path.join('.') : null
   const where = param ? `'${param}': ` : ''
-  const missing = (issue.code === 'invalid_type' && issue.input === undefined)
+  const missing = (issue.code !== 'custom' && issue.path.length > 0 && valueAt(input, issue.path) === undefined)
     || (issue.code === 'custom' && issue.params?.missing === true)
   if (missing) {
     const why = issue.code === 'custom' ? ` (${issue.message})` : ''
@@ -42,12 +43,17 @@ export function fromZodError(error: z.ZodError): ApiError {
   return new ApiError(400, code, message, param)
 }
 
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined
+    value = (value as Record<PropertyKey, unknown>)[key]
+  }
+  return value
+}
+
 export function handleError(error: Error, c: Context) {
   if (error instanceof ApiError) return c.json(errorBody(error.code, error.message, error.param), error.status)
-  if (error instanceof z.ZodError) {
-    const apiError = fromZodError(error)
-    return c.json(errorBody(apiError.code, apiError.message, apiError.param), apiError.status)
-  }
   if (error instanceof BlobKeyError) return c.json(errorBody(error.code, error.message, 'path'), 400)
   // Hono's own HTTPException (for example from bodyLimit) carries its status
   const status = (error as { status?: number }).status

@@ -11,11 +11,20 @@ export async function readJson<T extends z.ZodType>(c: Context, schema: T): Prom
   }
   let body: unknown
   try {
-    body = JSON.parse(await c.req.text())
+    body = JSON.parse(await c.req.text(), (_key, value) => {
+      if (typeof value === 'string') checkStorableText(value)
+      return value
+    })
   } catch (error) {
     throw new ApiError(400, 'invalid_json', `The request body is not valid JSON: ${(error as Error).message}`)
   }
   return parseWith(schema, body)
+}
+
+// Postgres text and jsonb cannot hold NUL characters or unpaired surrogates.
+export function checkStorableText(value: string): void {
+  if (value.includes('\u0000')) throw new Error('strings may not contain NUL (\\u0000) characters')
+  if (!value.isWellFormed()) throw new Error('strings may not contain unpaired UTF-16 surrogates')
 }
 
 export function readQuery<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
@@ -24,7 +33,7 @@ export function readQuery<T extends z.ZodType>(c: Context, schema: T): z.infer<T
 
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const parsed = schema.safeParse(value)
-  if (!parsed.success) throw fromZodError(parsed.error)
+  if (!parsed.success) throw fromZodError(parsed.error, value)
   return parsed.data
 }
 

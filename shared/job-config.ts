@@ -26,7 +26,7 @@ export const noopMethod = z.strictObject({
   fail_at_step: z.number().int().min(0).optional(),
 })
 
-const id = z.string().min(1).max(200)
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'is not a file id')
 
 export const createTrainingJobBody = z.strictObject({
   model: z.string().min(1).max(500).optional(),

@@ -5,7 +5,7 @@ import type { Database } from '../../shared/db/database.ts'
 import { type AuthEnv, requireAdmin } from '../auth.ts'
 import { notFound } from '../errors.ts'
 import { readJson } from '../request.ts'
-import { unixSeconds } from './common.ts'
+import { idParam, unixSeconds } from './common.ts'
 
 const createBody = z.strictObject({
   name: z.string().min(1).max(200),
@@ -34,8 +34,9 @@ export function apiKeyRoutes(db: Database) {
     })
     .get('/', async (c) => c.json({ object: 'list', data: (await listApiKeys(db)).map(toObject), has_more: false }))
     .delete('/:id', async (c) => {
-      const key = await revokeApiKey(db, c.req.param('id'))
-      if (!key) throw notFound('API key', c.req.param('id'))
+      const id = idParam(c, 'API key')
+      const key = await revokeApiKey(db, id)
+      if (!key) throw notFound('API key', id)
       return c.json({ ...toObject(key), deleted: true })
     })
 }

@@ -9,6 +9,7 @@ import type { Database } from '../../shared/db/database.ts'
 import type { AuthEnv } from '../auth.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { readQuery } from '../request.ts'
+import { idParam } from './common.ts'
 
 const downloadQuery = z.strictObject({ format: z.enum(['merged', 'adapter']).default('merged') })
 
@@ -29,7 +30,7 @@ export function checkpointRoutes(db: Database, blobs: BlobStore, urlSeconds: num
 
   return new Hono<AuthEnv>()
     .get('/:id/download', async (c) => {
-      const checkpoint = await checkpointOf(c.get('principal').projectId, c.req.param('id'))
+      const checkpoint = await checkpointOf(c.get('principal').projectId, idParam(c, 'checkpoint'))
       const { format } = readQuery(c, downloadQuery)
       const expiresAt = Math.floor(Date.now() / 1000) + urlSeconds
       const origin = new URL(c.req.url).origin
@@ -45,7 +46,7 @@ export function checkpointRoutes(db: Database, blobs: BlobStore, urlSeconds: num
       })
     })
     .get('/:id/files/:format/:path{.+}', async (c) => {
-      const checkpoint = await checkpointOf(c.get('principal').projectId, c.req.param('id'))
+      const checkpoint = await checkpointOf(c.get('principal').projectId, idParam(c, 'checkpoint'))
       const path = checkBlobKey(decodeURIComponent(c.req.param('path')))
       const file = filesOf(checkpoint, c.req.param('format')).find((f) => f.path === path)
       if (!file) throw new ApiError(404, 'not_found', `Checkpoint ${checkpoint.id} has no file '${path}'`, 'path')

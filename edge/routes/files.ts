@@ -10,12 +10,14 @@ import { newId } from '../../shared/ids.ts'
 import type { AuthEnv } from '../auth.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { limitBody, parseWith, readQuery } from '../request.ts'
-import { list, pageQuery, unixSeconds } from './common.ts'
+import { idParam, list, pageQuery, unixSeconds } from './common.ts'
 
 const PROBLEMS_IN_MESSAGE = 5
 
 const uploadFields = z.strictObject({
-  file: z.instanceof(File, { message: 'must be a file part' }),
+  file: z.instanceof(File, { message: 'must be a file part' })
+    .refine((f) => f.name.length <= 255 && !/[\u0000-\u001f\u007f]/.test(f.name) && f.name.isWellFormed(),
+      'must have a file name of at most 255 characters without control characters'),
   purpose: z.enum(['fine-tune', 'evals']),
   format: z.enum(['jsonl', 'parquet']).optional(),
 })
@@ -81,8 +83,9 @@ export function fileRoutes(db: Database, blobs: BlobStore, maxUploadBytes: numbe
       return c.json(list(page.data.map(toFileObject), page.hasMore))
     })
     .get('/:id', async (c) => {
-      const file = await getFile(db, c.get('principal').projectId, c.req.param('id'))
-      if (!file) throw notFound('file', c.req.param('id'))
+      const id = idParam(c, 'file')
+      const file = await getFile(db, c.get('principal').projectId, id)
+      if (!file) throw notFound('file', id)
       return c.json(toFileObject(file))
     })
 }

@@ -11,7 +11,7 @@ import { createTrainingJobBody } from '../../shared/job-config.ts'
 import type { AuthEnv } from '../auth.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { readJson, readQuery } from '../request.ts'
-import { list, pageQuery, unixSeconds } from './common.ts'
+import { idParam, list, pageQuery, unixSeconds } from './common.ts'
 
 export interface WorkerDispatcher {
   // a job was queued: wake a worker now instead of at its next poll
@@ -112,9 +112,9 @@ export function trainingJobRoutes(db: Database, dispatcher: WorkerDispatcher, ma
       const page = await listJobs(db, { projectId, kinds: ['train', 'noop'], after, limit: query.limit })
       return c.json(list(page.data.map(toJobObject), page.hasMore))
     })
-    .get('/:id', async (c) => c.json(toJobObject(await jobOf(c.get('principal').projectId, c.req.param('id')))))
+    .get('/:id', async (c) => c.json(toJobObject(await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job')))))
     .post('/:id/cancel', async (c) => {
-      const job = await jobOf(c.get('principal').projectId, c.req.param('id'))
+      const job = await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job'))
       const outcome = await cancelJob(db, job)
       if ('notCancellable' in outcome) {
         throw new ApiError(409, 'job_not_cancellable', `The job has already ${outcome.notCancellable.status}; it cannot be cancelled`)
@@ -122,14 +122,14 @@ export function trainingJobRoutes(db: Database, dispatcher: WorkerDispatcher, ma
       return c.json(toJobObject(outcome.job))
     })
     .get('/:id/events', async (c) => {
-      const job = await jobOf(c.get('principal').projectId, c.req.param('id'))
+      const job = await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job'))
       const query = readQuery(c, eventsQuery)
       const afterSeq = query.after ? Number(/(\d+)$/.exec(query.after)![1]) : 0
       const page = await listEvents(db, job.id, afterSeq, query.limit)
       return c.json(list(page.data.map(toEventObject), page.hasMore))
     })
     .get('/:id/checkpoints', async (c) => {
-      const job = await jobOf(c.get('principal').projectId, c.req.param('id'))
+      const job = await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job'))
       const query = readQuery(c, pageQuery)
       const page = await listCheckpoints(db, job.id, query.after, query.limit)
       if (page === 'invalid_cursor') throw new ApiError(400, 'invalid_cursor', `No checkpoint '${query.after}' to page after`, 'after')
