@@ -2,7 +2,7 @@
 // then stored in the blob store. A file with any bad row is refused with the rows named.
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { type DatasetFormat, validateDatasetBytes } from '../../datasets/index.ts'
+import { type DatasetFormat, validateDatasetBytes } from '../../datasets/read.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { type StoredFile, getFile, insertFile, listFiles } from '../../shared/db/files.ts'

@@ -102,13 +102,16 @@ export async function leaseJob(db: Database, input: { workerId: string; kinds: J
     .where(and(eq(jobs.status, 'queued'), inArray(jobs.kind, input.kinds)))
     .orderBy(asc(jobs.createdAt), asc(jobs.id)).limit(1)
     .for('update', { skipLocked: true })
+  // `id = (subquery)`, not `id in (subquery)`: Postgres may run an IN subquery once per candidate
+  // row, and with SKIP LOCKED each run finds another job, so one call could lease many.
+  const isNext = sql`${jobs.id} = (${next})`
   const [job] = await db.update(jobs).set({
     status: 'running',
     leaseOwner: input.workerId,
     leaseExpiresAt: leaseUntil(input.leaseMs),
     heartbeatAt: sql`now()`,
     startedAt: sql`coalesce(${jobs.startedAt}, now())`,
-  }).where(and(inArray(jobs.id, next), eq(jobs.status, 'queued'))).returning()
+  }).where(and(isNext, eq(jobs.status, 'queued'))).returning()
   if (job) {
     await appendEvent(db, job.id, {
       level: 'info', type: 'message',

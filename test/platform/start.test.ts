@@ -1,0 +1,100 @@
+// `npm start` as a user runs it: embedded defaults (PGlite in the data folder, a local blob
+// folder, the in-process worker), the admin key printed on first start only, the job API live.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../shared/config.ts'
+import { freePort } from '../setup/postgres-cluster.ts'
+
+let running: ChildProcess | undefined
+afterEach(() => { running?.kill('SIGKILL') })
+
+async function start(env: Record<string, string>): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  running = child
+  let output = ''
+  child.stdout!.on('data', (d) => { output += d })
+  child.stderr!.on('data', (d) => { output += d })
+  const deadline = Date.now() + 60_000
+  while (!output.includes('listening on')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start failed:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return {
+    output: () => output,
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM') }),
+  }
+}
+
+describe('npm start', () => {
+  it('starts on embedded defaults, prints the URL and a first-start admin key, and runs jobs', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'start-'))
+    const port = await freePort()
+    const first = await start({ PORT: String(port), PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '' })
+    expect(first.output()).toContain(`listening on http://127.0.0.1:${port}`)
+    expect(first.output()).toContain('database: pglite, blob store: local, in-process worker: noop')
+    const key = /admin API key \(shown once; store it now\): (pr1-\w+)/.exec(first.output())![1]
+    const base = `http://127.0.0.1:${port}`
+    expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok', database: 'pglite', blob_store: 'local' })
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+    const job = await (await fetch(`${base}/v1/training/jobs`, { method: 'POST', headers, body: JSON.stringify({ method: { type: 'noop', noop: { steps: 2 } } }) })).json() as any
+    let status = job.status
+    for (let i = 0; i < 100 && status !== 'succeeded'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      status = ((await (await fetch(`${base}/v1/training/jobs/${job.id}`, { headers })).json()) as any).status
+    }
+    expect(status).toBe('succeeded')
+    expect(await first.stop()).toBe(0)
+    expect(existsSync(join(dataDir, 'pgdata'))).toBe(true)
+
+    // second start on the same folder: same data, same key, no new key printed
+    const second = await start({ PORT: String(port), PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '' })
+    expect(second.output()).not.toContain('admin API key')
+    const listed = await (await fetch(`${base}/v1/training/jobs`, { headers })).json() as any
+    expect(listed.data.map((j: any) => j.id)).toEqual([job.id])
+    expect(await second.stop()).toBe(0)
+  })
+
+  it('refuses a bad configuration with the variable named', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], {
+      env: { ...process.env, PORT: 'eighty', PROMPT_R1_ADMIN_KEY: 'short' }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stderr.on('data', (d) => { output += d })
+    const code = await new Promise((resolve) => child.once('exit', resolve))
+    expect(code).toBe(1)
+    expect(output).toContain('PORT:')
+    expect(output).toContain('PROMPT_R1_ADMIN_KEY: must be at least 16 characters')
+  })
+})
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      port: 8787, host: '127.0.0.1', dataDir: '.prompt-r1', s3: undefined, databaseUrl: undefined, inProcessWorker: true,
+      queue: { leaseMs: 60_000, heartbeatMs: 10_000, maxAttempts: 3, pollMs: 1000 },
+      limits: { maxBodyBytes: 1024 * 1024, maxUploadBytes: 100 * 1024 * 1024 },
+    })
+  })
+
+  it('reads S3 settings and flags', () => {
+    const config = loadConfig({
+      S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 's',
+      PROMPT_R1_IN_PROCESS_WORKER: 'false', DATABASE_URL: 'postgres://u@h/db',
+    })
+    expect(config.s3).toEqual({ bucket: 'b', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true, accessKeyId: 'a', secretAccessKey: 's', prefix: '' })
+    expect(config.inProcessWorker).toBe(false)
+  })
+
+  it.each([
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL: must be a postgres:// URL'],
+    [{ S3_FORCE_PATH_STYLE: 'yes' }, 'S3_FORCE_PATH_STYLE'],
+    [{ PROMPT_R1_LEASE_SECONDS: '5', PROMPT_R1_HEARTBEAT_SECONDS: '5' }, 'PROMPT_R1_HEARTBEAT_SECONDS: must be shorter'],
+  ])('refuses %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message)
+  })
+})
