@@ -1,0 +1,250 @@
+// The episode runner: many Prompt-R1 episodes at once, token-in/token-out. Each round, every active
+// episode's context goes to the policy in one batch; the tool calls of that round then go to the
+// environment concurrently (its client caps how many are in flight). A context only ever grows by
+// appending: sampled tokens (loss mask 1) and the encoded feedback text (loss mask 0); it is never
+// decoded and re-encoded during the rollout.
+import { environmentMessages, type ChatMessage, type Environment, type TokenUsage } from './environment.ts'
+import { cutToolContent, feedbackText, toolContentForAnswer } from './feedback.ts'
+import type { ProtocolOptions } from './options.ts'
+import { parseAgentTurn } from './parse.ts'
+import { firstTurnText } from './template.ts'
+import type { ChatTokenizer } from './tokenizer.ts'
+
+/**
+ * The agent model, token-in/token-out. For each context, sample one turn: at most maxNewTokens
+ * tokens, ending early after the first stop token, which is then the last token returned. Returns
+ * the sampled ids with the log-probability of each under the sampling distribution, in the order of
+ * the contexts. Sampling settings (temperature, greedy) belong to the implementation.
+ */
+export interface Policy {
+  generate(contexts: { tokens: number[] }[], options: { maxNewTokens: number; stopTokenIds: number[] }): Promise<PolicyTurn[]>
+}
+
+export interface PolicyTurn {
+  tokens: number[]
+  logprobs: number[]
+}
+
+export type EndReason = 'answer' | 'turn-limit' | 'context-limit' | 'response-limit'
+
+export interface TurnRecord {
+  /** The turn's sampled text, special tokens removed (what the parser reads). */
+  text: string
+  /** Its reasoning: the text before </think>. */
+  think: string
+  sampledTokens: number
+  kind: 'answer' | 'call' | 'invalid-call'
+  /** The final answer, for an answer turn. */
+  answer: string | null
+  /** The prompt sent to the environment, for a valid call. */
+  prompt: string | null
+  /** The environment's answer, when the call succeeded. */
+  environmentAnswer: string | null
+  /** The tool-call error or the environment's error text. */
+  error: string | null
+  /** What was inserted between <interaction_response> tags, after the length cut. */
+  toolContent: string | null
+  environmentUsage: TokenUsage | null
+  environmentLatencyMs: number | null
+}
+
+export interface Trajectory {
+  /** Position of the episode in the input list. */
+  index: number
+  /** Prompt then response token ids: the whole context. */
+  tokens: number[]
+  promptLength: number
+  /** One per response token: 1 sampled by the agent, 0 inserted for the environment. */
+  lossMask: number[]
+  /** One per response token: the sampled token's log-probability, 0 for inserted tokens. */
+  logprobs: number[]
+  /** Index in `tokens` of the token that carries the reward: the last one. When it is an inserted
+   * token (an episode cut by the turn limit), training gives the episode nothing. */
+  rewardIndex: number
+  /** The decoded context with special tokens: what the reward reads and what is displayed. */
+  text: string
+  answer: string
+  endReason: EndReason
+  turns: TurnRecord[]
+  environmentUsage: TokenUsage
+  /** Whether encoding `text` again gives `tokens` back; false means the tokens a trainer sees differ
+   * from what a tokenizer would produce (reported, never silently fixed). */
+  retokenizationMatches: boolean
+}
+
+export interface EpisodeMetrics {
+  episodes: number
+  meanTurns: number
+  meanResponseTokens: number
+  endReasons: Record<EndReason, number>
+  environmentCalls: number
+  environmentErrors: number
+  toolCallErrors: number
+  environmentPromptTokens: number
+  environmentCompletionTokens: number
+  retokenizationDriftEpisodes: number
+}
+
+export interface RunEpisodesInput {
+  policy: Policy
+  environment: Environment
+  tokenizer: ChatTokenizer
+  /** The agent's first user message per episode (a dataset row's content, or userContentForQuestion). */
+  userContents: string[]
+  options: ProtocolOptions
+  /** Called as each turn completes, for streaming. */
+  onTurn?: (episodeIndex: number, turn: TurnRecord) => void
+  signal?: AbortSignal
+}
+
+interface EpisodeState {
+  index: number
+  tokens: number[]
+  promptLength: number
+  lossMask: number[]
+  logprobs: number[]
+  turns: TurnRecord[]
+  history: ChatMessage[]
+  endReason: EndReason | null
+}
+
+export async function runEpisodes(input: RunEpisodesInput): Promise<{ trajectories: Trajectory[]; metrics: EpisodeMetrics }> {
+  const { policy, tokenizer, userContents, options } = input
+  const episodes: EpisodeState[] = userContents.map((content, index) => {
+    const tokens = tokenizer.encode(firstTurnText(content))
+    return { index, tokens, promptLength: tokens.length, lossMask: [], logprobs: [], turns: [], history: [], endReason: null }
+  })
+
+  for (;;) {
+    for (const episode of episodes) {
+      if (episode.endReason) continue
+      if (episode.turns.length >= options.maxTurns) episode.endReason = 'turn-limit'
+      else if (episode.tokens.length > options.maxContextTokens) episode.endReason = 'context-limit'
+      else if (episode.lossMask.length >= options.maxResponseTokens) episode.endReason = 'response-limit'
+    }
+    const active = episodes.filter((episode) => !episode.endReason)
+    if (active.length === 0) break
+    input.signal?.throwIfAborted()
+    const sampled = await policy.generate(
+      active.map((episode) => ({ tokens: episode.tokens })),
+      { maxNewTokens: options.maxNewTokensPerTurn, stopTokenIds: tokenizer.stopTokenIds },
+    )
+    await Promise.all(active.map((episode, i) => playTurn(episode, sampled[i], input)))
+  }
+
+  const trajectories = episodes.map((episode) => trajectory(episode, tokenizer))
+  return { trajectories, metrics: episodeMetrics(trajectories) }
+}
+
+/** Appends one sampled turn, and for a tool call the environment's feedback. */
+async function playTurn(episode: EpisodeState, sampled: PolicyTurn, input: RunEpisodesInput): Promise<void> {
+  const { tokenizer, options } = input
+  const budget = options.maxResponseTokens - episode.lossMask.length
+  const turnTokens = sampled.tokens.slice(0, budget)
+  append(episode, turnTokens, 1, sampled.logprobs)
+  const text = tokenizer.decode(turnTokens, { skipSpecialTokens: true })
+  const parsed = parseAgentTurn(text, options)
+  const record: TurnRecord = {
+    text, think: parsed.think, sampledTokens: turnTokens.length, kind: parsed.kind,
+    answer: null, prompt: null, environmentAnswer: null, error: null, toolContent: null, environmentUsage: null, environmentLatencyMs: null,
+  }
+  episode.turns.push(record)
+
+  if (parsed.kind === 'answer') record.answer = parsed.answer
+  if (turnTokens.length < sampled.tokens.length) {
+    // The turn was cut by the response limit: nothing more fits, not even a tool's answer.
+    episode.endReason = 'response-limit'
+  } else if (parsed.kind === 'answer') {
+    episode.endReason = 'answer'
+  } else {
+    let content: string
+    if (parsed.kind === 'invalid-call') {
+      record.error = content = parsed.error
+    } else {
+      record.prompt = parsed.prompt
+      content = await callEnvironment(episode, parsed.prompt, record, input)
+    }
+    record.toolContent = cutToolContent(content, options.maxToolResponseLength)
+    const endsWithImEnd = turnTokens.at(-1) === tokenizer.imEndId
+    const feedback = tokenizer.encode(feedbackText(record.toolContent, options.doubledImEnd || !endsWithImEnd))
+    const room = options.maxResponseTokens - episode.lossMask.length
+    append(episode, feedback.slice(0, room), 0)
+    if (feedback.length > room) episode.endReason = 'response-limit'
+  }
+  input.onTurn?.(episode.index, record)
+}
+
+/** The tool content for a valid call: the answer as JSON, or the error text itself (as published). */
+async function callEnvironment(episode: EpisodeState, prompt: string, record: TurnRecord, input: RunEpisodesInput): Promise<string> {
+  const started = performance.now()
+  try {
+    const answer = await input.environment.complete(environmentMessages(episode.history, prompt), input.signal)
+    record.environmentAnswer = answer.content
+    record.environmentUsage = answer.usage
+    episode.history.push({ role: 'user', content: prompt }, { role: 'assistant', content: answer.content })
+    return toolContentForAnswer(answer.content)
+  } catch (error) {
+    input.signal?.throwIfAborted()
+    record.error = error instanceof Error ? error.message : String(error)
+    // The published history keeps the prompt with an empty answer after a failed call.
+    episode.history.push({ role: 'user', content: prompt }, { role: 'assistant', content: '' })
+    return record.error
+  } finally {
+    record.environmentLatencyMs = performance.now() - started
+  }
+}
+
+/** Sampled tokens come with their logprobs (mask 1); inserted tokens get logprob 0 (mask 0). */
+function append(episode: EpisodeState, tokens: number[], mask: 0 | 1, logprobs?: number[]): void {
+  for (let i = 0; i < tokens.length; i++) {
+    episode.tokens.push(tokens[i])
+    episode.logprobs.push(logprobs?.[i] ?? 0)
+    episode.lossMask.push(mask)
+  }
+}
+
+function trajectory(episode: EpisodeState, tokenizer: ChatTokenizer): Trajectory {
+  const text = tokenizer.decode(episode.tokens)
+  const reencoded = tokenizer.encode(text)
+  const last = episode.turns.at(-1)
+  const environmentUsage = { promptTokens: 0, completionTokens: 0 }
+  for (const turn of episode.turns) {
+    environmentUsage.promptTokens += turn.environmentUsage?.promptTokens ?? 0
+    environmentUsage.completionTokens += turn.environmentUsage?.completionTokens ?? 0
+  }
+  return {
+    index: episode.index,
+    tokens: episode.tokens,
+    promptLength: episode.promptLength,
+    lossMask: episode.lossMask,
+    logprobs: episode.logprobs,
+    rewardIndex: episode.tokens.length - 1,
+    text,
+    answer: last?.answer ?? '',
+    endReason: episode.endReason!,
+    turns: episode.turns,
+    environmentUsage,
+    retokenizationMatches: reencoded.length === episode.tokens.length && reencoded.every((id, i) => id === episode.tokens[i]),
+  }
+}
+
+export function episodeMetrics(trajectories: Trajectory[]): EpisodeMetrics {
+  const endReasons: Record<EndReason, number> = { answer: 0, 'turn-limit': 0, 'context-limit': 0, 'response-limit': 0 }
+  const turns = trajectories.flatMap((t) => t.turns)
+  const calls = turns.filter((turn) => turn.kind === 'call')
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
+  for (const t of trajectories) endReasons[t.endReason]++
+  const episodes = trajectories.length
+  return {
+    episodes,
+    meanTurns: episodes && turns.length / episodes,
+    meanResponseTokens: episodes && sum(trajectories.map((t) => t.lossMask.length)) / episodes,
+    endReasons,
+    environmentCalls: calls.length,
+    environmentErrors: calls.filter((turn) => turn.error !== null).length,
+    toolCallErrors: turns.filter((turn) => turn.kind === 'invalid-call').length,
+    environmentPromptTokens: sum(trajectories.map((t) => t.environmentUsage.promptTokens)),
+    environmentCompletionTokens: sum(trajectories.map((t) => t.environmentUsage.completionTokens)),
+    retokenizationDriftEpisodes: trajectories.filter((t) => !t.retokenizationMatches).length,
+  }
+}

@@ -1,0 +1,70 @@
+// Parsing one agent turn (its sampled text, special tokens removed) the way the published tool
+// environment does: only the first <interaction_prompt> is executed; without one, the episode ends
+// and the first <answer> is the final answer.
+import { pyStrip } from './python.ts'
+
+/** The published error texts; each becomes the tool content and the episode goes on. */
+export const TOOL_CALL_ERRORS = {
+  jsonDecode: 'Error: JSONDecodeError',
+  noToolName: 'Error: No tool name',
+  noToolArguments: 'Error: No tool arguments',
+  toolNotFound: 'Error: ToolNotFoundError',
+  invalidArguments: 'Error: Invalid tool arguments',
+} as const
+
+export type ToolCallError = (typeof TOOL_CALL_ERRORS)[keyof typeof TOOL_CALL_ERRORS]
+
+export type AgentTurn =
+  | { kind: 'answer'; think: string; answer: string }
+  | { kind: 'call'; think: string; body: string; prompt: string }
+  | { kind: 'invalid-call'; think: string; body: string; error: ToolCallError }
+
+const INTERACTION_PROMPT = /<interaction_prompt>([\s\S]*?)<\/interaction_prompt>/
+const ANSWER = /<answer>([\s\S]*?)<\/answer>/
+
+/** The first <answer> of a text, trimmed as Python's strip() does; "" when there is none. */
+export function extractAnswer(text: string): string {
+  const match = ANSWER.exec(text)
+  return match ? pyStrip(match[1]) : ''
+}
+
+/** The agent's reasoning: the text before </think> (later turns start inside a prefilled <think>). */
+function thinkText(text: string): string {
+  const end = text.indexOf('</think>')
+  if (end < 0) return ''
+  const start = text.lastIndexOf('<think>', end)
+  return pyStrip(text.slice(start < 0 ? 0 : start + '<think>'.length, end))
+}
+
+export function parseAgentTurn(text: string, options: { lenientToolBody: boolean }): AgentTurn {
+  const think = thinkText(text)
+  const call = INTERACTION_PROMPT.exec(text)
+  if (!call) return { kind: 'answer', think, answer: extractAnswer(text) }
+  const body = call[1]
+  const result = toolCallPrompt(body, options.lenientToolBody)
+  return typeof result === 'string'
+    ? { kind: 'call', think, body, prompt: result }
+    : { kind: 'invalid-call', think, body, error: result.error }
+}
+
+/** The prompt of a tool call body, or its published error, checked in the published order. */
+function toolCallPrompt(body: string, lenient: boolean): string | { error: ToolCallError } {
+  let call: unknown
+  try {
+    call = JSON.parse(body)
+  } catch {
+    return lenient ? pyStrip(body) : { error: TOOL_CALL_ERRORS.jsonDecode }
+  }
+  // A JSON value that is not an object has no "name" either.
+  if (typeof call !== 'object' || call === null || Array.isArray(call) || !('name' in call)) {
+    return { error: TOOL_CALL_ERRORS.noToolName }
+  }
+  if (!('arguments' in call)) return { error: TOOL_CALL_ERRORS.noToolArguments }
+  if (call.name !== 'prompt') return { error: TOOL_CALL_ERRORS.toolNotFound }
+  // The tool's JSON schema: an object whose required "prompt" is a string (other keys allowed).
+  const args = call.arguments
+  if (typeof args !== 'object' || args === null || Array.isArray(args) || typeof (args as { prompt?: unknown }).prompt !== 'string') {
+    return { error: TOOL_CALL_ERRORS.invalidArguments }
+  }
+  return (args as { prompt: string }).prompt
+}

@@ -1,0 +1,34 @@
+// Python string semantics that the published code relies on, so that scores and texts match it
+// character for character: str.isspace()/str.strip()/str.split(), json.dumps' ASCII escaping, and
+// the `\w` and `$` of Python's re module.
+
+// The characters for which Python's str.isspace() is true (wider than JavaScript's \s: it has
+// \x1c-\x1f and \x85, and lacks \ufeff).
+export const PY_SPACE = '[\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]'
+// Python's re `\w` on str: letters, numbers (str.isalnum()) and the underscore.
+export const PY_WORD = '[\\p{L}\\p{N}_]'
+
+const LEADING_SPACE = new RegExp(`^${PY_SPACE}+`)
+const TRAILING_SPACE = new RegExp(`${PY_SPACE}+$`)
+const SPACE_RUNS = new RegExp(`${PY_SPACE}+`)
+
+/** Python's str.strip() with no argument. */
+export function pyStrip(text: string): string {
+  return text.replace(LEADING_SPACE, '').replace(TRAILING_SPACE, '')
+}
+
+/** Python's str.split() with no argument: split on runs of white space, no empty pieces. */
+export function pySplit(text: string): string[] {
+  const stripped = pyStrip(text)
+  return stripped === '' ? [] : stripped.split(SPACE_RUNS)
+}
+
+/**
+ * A string as Python's json.dumps writes it by default (ensure_ascii=True): every character outside
+ * printable ASCII as a lower-case \uXXXX escape (astral characters as their surrogate pair).
+ */
+export function pyJsonString(text: string): string {
+  // JSON.stringify already escapes quotes, backslashes and control characters as Python does;
+  // what is left outside printable ASCII is DEL and non-ASCII, one UTF-16 unit at a time.
+  return JSON.stringify(text).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
+}
