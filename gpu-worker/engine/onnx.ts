@@ -1,0 +1,259 @@
+// A small ONNX graph builder. Values are named strings; every operator the project uses goes
+// through exactly one builder method below, so a later pass (reverse-mode differentiation, the
+// training issue) needs one gradient rule per method and nothing else. Weights are initializers
+// whose bytes are produced lazily when the model is saved, so a multi-GB checkpoint is streamed
+// into the external-data file one tensor at a time and a >2 GB model still loads.
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import protobuf from 'protobufjs'
+
+// The subset of onnx/onnx.proto (ONNX IR 8) that the builder writes; field numbers are the official ones.
+const ONNX_PROTO = `
+syntax = "proto2";
+package onnx;
+message AttributeProto {
+  optional string name = 1; optional int32 type = 20; optional int64 i = 3; repeated int64 ints = 8;
+}
+message ValueInfoProto { optional string name = 1; optional TypeProto type = 2; }
+message NodeProto {
+  repeated string input = 1; repeated string output = 2; optional string name = 3;
+  optional string op_type = 4; optional string domain = 7; repeated AttributeProto attribute = 5;
+}
+message StringStringEntryProto { optional string key = 1; optional string value = 2; }
+message TensorProto {
+  repeated int64 dims = 1; optional int32 data_type = 2; optional string name = 8; optional bytes raw_data = 9;
+  repeated StringStringEntryProto external_data = 13; optional int32 data_location = 14;
+}
+message TensorShapeProto {
+  message Dimension { oneof value { int64 dim_value = 1; string dim_param = 2; } }
+  repeated Dimension dim = 1;
+}
+message TypeProto {
+  message Tensor { optional int32 elem_type = 1; optional TensorShapeProto shape = 2; }
+  oneof value { Tensor tensor_type = 1; }
+}
+message GraphProto {
+  repeated NodeProto node = 1; optional string name = 2; repeated TensorProto initializer = 5;
+  repeated ValueInfoProto input = 11; repeated ValueInfoProto output = 12;
+}
+message OperatorSetIdProto { optional string domain = 1; optional int64 version = 2; }
+message ModelProto {
+  optional int64 ir_version = 1; repeated OperatorSetIdProto opset_import = 8; optional string producer_name = 2;
+  optional GraphProto graph = 7; repeated StringStringEntryProto metadata_props = 14;
+}
+`
+const ModelProto = protobuf.parse(ONNX_PROTO, { keepCase: true }).root.lookupType('onnx.ModelProto')
+
+export const OPSET = 17
+const IR_VERSION = 8
+
+export type FloatType = 'float32' | 'float64'
+export type DType = FloatType | 'int64' | 'bool'
+const ELEM_TYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11 }
+/** A dimension: a fixed size or a symbolic name such as 'batch_size'. */
+export type Dim = number | string
+export type FloatArray = Float32Array | Float64Array
+
+type Attr = number | { ints: number[] }
+interface Const { dtype: DType; dims: number[]; data: FloatArray | BigInt64Array | Uint8Array }
+/** One node, as recorded for serialization and for graph transformations such as differentiation. */
+export interface Node { op: string; inputs: string[]; outputs: string[]; attrs: Record<string, Attr> }
+export interface ValueInfo { name: string; dtype: DType; shape: Dim[] }
+/** A weight: bytes come from `load` only when the model is written (streamed to external data). */
+export interface Weight { name: string; dtype: FloatType; dims: number[]; load: () => FloatArray }
+
+export class Graph {
+  readonly nodes: Node[] = []
+  readonly inputs: ValueInfo[] = []
+  readonly outputs: ValueInfo[] = []
+  readonly weights = new Map<string, Weight>()
+  readonly constants = new Map<string, Const>()
+  private readonly constantNames = new Map<string, string>()
+  private readonly renamed = new Map<string, string>()
+  private counter = 0
+
+  /** `float` is the element type of every floating-point value (float32 to serve, float64 for gradient checks). */
+  constructor(readonly float: FloatType = 'float32') {}
+
+  input(name: string, dtype: DType, shape: Dim[]): string {
+    this.inputs.push({ name, dtype, shape })
+    return name
+  }
+
+  /**
+   * Declares `value` as a graph output called `name`. A node's output is renamed, here and in
+   * nodes built later (an Identity would copy it: for the KV cache, a full copy every step); a
+   * graph input or initializer goes through Identity.
+   */
+  output(name: string, value: string, dtype: DType, shape: Dim[]): void {
+    const produced = this.nodes.some((n) => n.outputs.includes(value)) && !this.outputs.some((o) => o.name === value)
+    if (value !== name && produced) {
+      for (const n of this.nodes) {
+        n.inputs = n.inputs.map((v) => (v === value ? name : v))
+        n.outputs = n.outputs.map((v) => (v === value ? name : v))
+      }
+      this.renamed.set(value, name)
+    } else if (value !== name) {
+      this.node('Identity', [value], {}, name)
+    }
+    this.outputs.push({ name, dtype, shape })
+  }
+
+  weight(name: string, dims: number[], load: () => FloatArray): string {
+    if (this.weights.has(name)) throw new Error(`weight ${name} declared twice`)
+    this.weights.set(name, { name, dtype: this.float, dims, load })
+    return name
+  }
+
+  /** A small constant stored inline in the model (shapes, axes, epsilons). Equal constants are shared. */
+  constant(values: number[], dtype: DType, dims: number[] = [values.length]): string {
+    const key = `${dtype}:${dims.join('x')}:${values.join(',')}`
+    const known = this.constantNames.get(key)
+    if (known) return known
+    const data =
+      dtype === 'int64' ? BigInt64Array.from(values, (v) => BigInt(v))
+      : dtype === 'bool' ? Uint8Array.from(values)
+      : dtype === 'float32' ? Float32Array.from(values) : Float64Array.from(values)
+    const name = `const_${this.constants.size}`
+    this.constants.set(name, { dtype, dims, data })
+    this.constantNames.set(key, name)
+    return name
+  }
+  /** A floating-point scalar of the graph's float type. */
+  scalar(value: number): string { return this.constant([value], this.float, []) }
+  ints(values: number[]): string { return this.constant(values, 'int64') }
+
+  private node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
+    const out = output ?? `${op.toLowerCase()}_${this.counter++}`
+    this.nodes.push({ op, inputs: inputs.map((v) => this.renamed.get(v) ?? v), outputs: [out], attrs })
+    return out
+  }
+
+  // ---- The operator set. One method per ONNX operator (opset 17). ----
+  gather(data: string, indices: string, axis = 0) { return this.node('Gather', [data, indices], { axis }) }
+  /** Y = A @ B (batched, broadcasting leading dims). */
+  matmul(a: string, b: string) { return this.node('MatMul', [a, b]) }
+  /** Y = A @ B^T for 2-D A [n, in] and B [out, in]: the Hugging Face Linear layout, no transposed copy. */
+  linear(a: string, b: string) { return this.node('Gemm', [a, b], { transB: 1 }) }
+  add(a: string, b: string) { return this.node('Add', [a, b]) }
+  mul(a: string, b: string) { return this.node('Mul', [a, b]) }
+  neg(x: string) { return this.node('Neg', [x]) }
+  sqrt(x: string) { return this.node('Sqrt', [x]) }
+  reciprocal(x: string) { return this.node('Reciprocal', [x]) }
+  sigmoid(x: string) { return this.node('Sigmoid', [x]) }
+  cos(x: string) { return this.node('Cos', [x]) }
+  sin(x: string) { return this.node('Sin', [x]) }
+  reduceMean(x: string, axes: number[]) { return this.node('ReduceMean', [x], { axes: { ints: axes }, keepdims: 1 }) }
+  softmax(x: string, axis = -1) { return this.node('Softmax', [x], { axis }) }
+  reshape(x: string, shape: string) { return this.node('Reshape', [x, shape]) }
+  transpose(x: string, perm: number[]) { return this.node('Transpose', [x], { perm: { ints: perm } }) }
+  unsqueeze(x: string, axes: number[]) { return this.node('Unsqueeze', [x, this.ints(axes)]) }
+  concat(xs: string[], axis: number) { return this.node('Concat', xs, { axis }) }
+  slice(x: string, starts: string, ends: string, axes: string) { return this.node('Slice', [x, starts, ends, axes]) }
+  cast(x: string, to: DType) { return this.node('Cast', [x], { to: ELEM_TYPE[to] }) }
+  where(cond: string, a: string, b: string) { return this.node('Where', [cond, a, b]) }
+  shape(x: string) { return this.node('Shape', [x]) }
+  range(start: string, limit: string, delta: string) { return this.node('Range', [start, limit, delta]) }
+  equal(a: string, b: string) { return this.node('Equal', [a, b]) }
+  lessOrEqual(a: string, b: string) { return this.node('LessOrEqual', [a, b]) }
+  and(a: string, b: string) { return this.node('And', [a, b]) }
+
+  // ---- Serialization ----
+
+  /** The whole model with every weight inline (for small graphs built and run in memory; < 2 GB). */
+  toBytes(): Uint8Array {
+    return this.encode((w, data) => ({ raw_data: bytesOf(data) }))
+  }
+
+  /**
+   * Writes `dir/file` and its weights to `dir/file_data` (ONNX external data, the layout that
+   * onnxruntime and @huggingface/transformers' `use_external_data_format` expect).
+   */
+  save(dir: string, file = 'model.onnx'): string {
+    mkdirSync(dir, { recursive: true })
+    const dataFile = `${file}_data`
+    const fd = openSync(join(dir, dataFile), 'w')
+    let offset = 0
+    try {
+      const bytes = this.encode((w, values) => {
+        // Page-align big tensors so that onnxruntime can memory-map them.
+        const align = w.dims.reduce((a, b) => a * b, 1) * 4 >= 65536 ? 4096 : 64
+        const start = Math.ceil(offset / align) * align
+        if (start > offset) writeSync(fd, new Uint8Array(start - offset))
+        const data = bytesOf(values)
+        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, Math.min(data.length - done, 1 << 30))
+        offset = start + data.length
+        const entry = (key: string, value: string | number) => ({ key, value: String(value) })
+        return {
+          data_location: 1,
+          external_data: [entry('location', dataFile), entry('offset', start), entry('length', data.length)],
+        }
+      })
+      writeFileBytes(join(dir, file), bytes)
+    } finally {
+      closeSync(fd)
+    }
+    return join(dir, file)
+  }
+
+  private encode(weightData: (w: Weight, data: FloatArray) => object): Uint8Array {
+    const checked = (w: Weight) => {
+      const data = w.load()
+      const n = w.dims.reduce((a, b) => a * b, 1)
+      if (data.length !== n) throw new Error(`weight ${w.name}: ${data.length} values for shape [${w.dims}]`)
+      return data
+    }
+    const valueInfo = (v: ValueInfo) => ({
+      name: v.name,
+      type: {
+        tensor_type: {
+          elem_type: ELEM_TYPE[v.dtype],
+          shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+        },
+      },
+    })
+    const tensor = (name: string, c: Const) => ({ name, dims: c.dims, data_type: ELEM_TYPE[c.dtype], raw_data: bytesOf(c.data) })
+    const attribute = (name: string, a: Attr) => {
+      if (typeof a === 'number') return { name, type: 2, i: a }
+      return { name, type: 7, ints: a.ints }
+    }
+    const initializers = [
+      ...[...this.weights.values()].map((w) => ({
+        name: w.name, dims: w.dims, data_type: ELEM_TYPE[w.dtype], ...weightData(w, checked(w)),
+      })),
+      ...[...this.constants].map(([name, c]) => tensor(name, c)),
+    ]
+    const model = {
+      ir_version: IR_VERSION,
+      producer_name: 'prompt-r1',
+      opset_import: [{ domain: '', version: OPSET }],
+      graph: {
+        name: 'main',
+        node: this.nodes.map((n, i) => ({
+          name: `n${i}`, op_type: n.op, input: n.inputs, output: n.outputs,
+          attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+        })),
+        initializer: initializers,
+        input: this.inputs.map(valueInfo),
+        output: this.outputs.map(valueInfo),
+      },
+    }
+    const err = ModelProto.verify(model)
+    if (err) throw new Error(`invalid ONNX model: ${err}`)
+    return ModelProto.encode(ModelProto.fromObject(model)).finish()
+  }
+}
+
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  // Raw data is little-endian, as typed arrays are on every platform Node supports.
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+}
+
+function writeFileBytes(path: string, bytes: Uint8Array) {
+  const fd = openSync(path, 'w')
+  try {
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done)
+  } finally {
+    closeSync(fd)
+  }
+}

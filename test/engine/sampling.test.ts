@@ -1,0 +1,76 @@
+// The sampler on hand-made logits: distributions at a temperature, top-k, top-p, greedy, logprobs.
+import { describe, expect, it } from 'vitest'
+import { type SamplingOptions, sampleToken, seededRandom } from '../../gpu-worker/engine/sampling.ts'
+
+const logits = Float32Array.from([2, 1.5, 0.3, -1, 0.9, 1.4])
+const softmax = (x: ArrayLike<number>, t = 1) => {
+  const e = Array.from(x, (v) => Math.exp(v / t))
+  const z = e.reduce((a, b) => a + b, 0)
+  return e.map((v) => v / z)
+}
+
+function frequencies(options: SamplingOptions, draws = 40000) {
+  const random = seededRandom(7)
+  const counts = new Array(logits.length).fill(0)
+  for (let i = 0; i < draws; i++) counts[sampleToken(logits, options, random).token]++
+  return counts.map((c) => c / draws)
+}
+
+describe('sampleToken', () => {
+  it('returns the log-softmax of the raw logits as logprob, whatever the temperature', () => {
+    const p = softmax(logits)
+    const s = sampleToken(logits, { temperature: 0.3, topK: 3 }, seededRandom(1))
+    expect(s.logprob).toBeCloseTo(Math.log(p[s.token]), 6)
+  })
+
+  it("with logprobs: 'sampling', returns the log-probability under the filtered, tempered distribution", () => {
+    const p = softmax(logits, 0.5)
+    const kept = p[0] + p[1] + p[5]
+    for (let seed = 0; seed < 5; seed++) {
+      const s = sampleToken(logits, { temperature: 0.5, topK: 3, logprobs: 'sampling' }, seededRandom(seed))
+      expect(s.logprob).toBeCloseTo(Math.log(p[s.token] / kept), 6)
+    }
+    expect(sampleToken(logits, { temperature: 0, logprobs: 'sampling' }, seededRandom(1)).logprob).toBe(0)
+    const t1 = sampleToken(logits, { logprobs: 'sampling' }, seededRandom(2))
+    expect(t1.logprob).toBeCloseTo(Math.log(softmax(logits)[t1.token]), 6)
+  })
+
+  it('greedy (temperature 0 or top-k 1) takes the argmax', () => {
+    expect(sampleToken(logits, { temperature: 0 }, seededRandom(1)).token).toBe(0)
+    expect(sampleToken(logits, { topK: 1 }, seededRandom(1)).token).toBe(0)
+  })
+
+  it('samples softmax(logits / temperature)', () => {
+    for (const temperature of [1, 0.5]) {
+      const expected = softmax(logits, temperature)
+      frequencies({ temperature }).forEach((f, i) => expect(Math.abs(f - expected[i])).toBeLessThan(0.01))
+    }
+  })
+
+  it('top-k keeps the k most likely tokens, renormalised', () => {
+    const p = softmax(logits)
+    const kept = [0, 1, 5]
+    const z = kept.reduce((s, i) => s + p[i], 0)
+    frequencies({ topK: 3 }).forEach((f, i) => expect(Math.abs(f - (kept.includes(i) ? p[i] / z : 0))).toBeLessThan(0.01))
+  })
+
+  it('top-p keeps the smallest most-likely set reaching p', () => {
+    const p = softmax(logits) // sorted: 0 (.32), 1 (.19), 5 (.18), 4 (.11), 2 (.06), 3 (.02)
+    const kept = [0, 1, 5] // .32 + .19 < .6 <= .32 + .19 + .18
+    const z = kept.reduce((s, i) => s + p[i], 0)
+    frequencies({ topP: 0.6 }).forEach((f, i) => expect(Math.abs(f - (kept.includes(i) ? p[i] / z : 0))).toBeLessThan(0.01))
+    // with top-k first, top-p works inside the k tokens
+    const pk = [p[0], p[1]].map((v) => v / (p[0] + p[1]))
+    frequencies({ topK: 2, topP: 0.5 }).forEach((f, i) => expect(f).toBeCloseTo(i === 0 && pk[0] >= 0.5 ? 1 : 0, 5))
+  })
+
+  it('seeded generators repeat, and differ between seeds', () => {
+    const a = seededRandom(3), b = seededRandom(3), c = seededRandom(4)
+    const xs = Array.from({ length: 5 }, () => a())
+    expect(Array.from({ length: 5 }, () => b())).toEqual(xs)
+    expect(Array.from({ length: 5 }, () => c())).not.toEqual(xs)
+    const r = seededRandom(9)
+    const mean = Array.from({ length: 100000 }, () => r()).reduce((s, v) => s + v, 0) / 100000
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.005)
+  })
+})
