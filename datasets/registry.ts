@@ -69,15 +69,14 @@ export const PUBLISHED_DATASETS: PublishedDataset[] = [
   },
 ]
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const DEFAULT_DATASETS_DIR = resolve(REPO_ROOT, '../shared/datasets/prompt-r1')
-
 /** The folder holding eval_data/ and train_data/: $PROMPT_R1_DATASETS_DIR, else the shared copy. */
 export function datasetsDir(): string {
   const configured = process.env.PROMPT_R1_DATASETS_DIR
   if (configured) return resolve(configured)
-  if (existsSync(DEFAULT_DATASETS_DIR)) return DEFAULT_DATASETS_DIR
-  throw new Error(`no Prompt-R1 datasets folder: set PROMPT_R1_DATASETS_DIR (looked for ${DEFAULT_DATASETS_DIR})`)
+  // resolved on call, not on import: the Cloudflare Worker imports the registry (names only) and has no file URL
+  const beside = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/datasets/prompt-r1')
+  if (existsSync(beside)) return beside
+  throw new Error(`no Prompt-R1 datasets folder: set PROMPT_R1_DATASETS_DIR (looked for ${beside})`)
 }
 
 export function publishedDataset(name: string): PublishedDataset {

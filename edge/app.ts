@@ -9,6 +9,8 @@ import { type AuthEnv, requireApiKey } from './auth.ts'
 import { errorBody, handleError } from './errors.ts'
 import { limitBody } from './request.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
+import type { AgentService } from './agents.ts'
+import { chatRoutes } from './routes/chat.ts'
 import { checkpointRoutes } from './routes/checkpoints.ts'
 import { fileRoutes } from './routes/files.ts'
 import { type WorkerDispatcher, trainingJobRoutes } from './routes/training-jobs.ts'
@@ -20,13 +22,15 @@ export interface AppDeps {
   databaseDriver: 'pglite' | 'postgres'
   blobs: BlobStore
   dispatcher: WorkerDispatcher
-  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds'>
+  // who answers /v1/chat/completions; none in a Cloudflare Worker
+  agents?: AgentService
+  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds' | 'environment' | 'allowLoopbackEnvironment'>
 }
 
 export const VERSION = '0.1.0'
 
 export function createApp(deps: AppDeps) {
-  const { db, blobs, dispatcher, config } = deps
+  const { db, blobs, dispatcher, agents, config } = deps
   const app = new Hono<AuthEnv>()
   app.onError(handleError)
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404))
@@ -51,6 +55,7 @@ export function createApp(deps: AppDeps) {
   v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
   v1.route('/training/jobs', trainingJobRoutes(db, dispatcher, config.queue.maxAttempts))
   v1.route('/checkpoints', checkpointRoutes(db, blobs, config.downloadUrlSeconds))
+  v1.route('/', chatRoutes(db, agents, config))
   app.route('/v1', v1)
   return app
 }

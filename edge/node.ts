@@ -2,6 +2,7 @@
 // data folder unless DATABASE_URL is set), the blob store (a local folder unless S3_BUCKET is set)
 // and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a worker in the same process.
 import { serve } from '@hono/node-server'
+import { LocalAgents } from '../gpu-worker/agent.ts'
 import { RUNNERS } from '../gpu-worker/runners/index.ts'
 import { JobWorker } from '../gpu-worker/worker.ts'
 import { openBlobStore } from '../shared/blob/open.ts'
@@ -21,13 +22,19 @@ async function main() {
     ? new JobWorker({ db: database.db, blobs, runners: RUNNERS, ...config.queue })
     : undefined
   await worker?.start()
+  const agents = new LocalAgents({
+    db: database.db, blobs, allowLoopbackEnvironment: config.allowLoopbackEnvironment, engine: config.agent.engine,
+    defaultModel: config.agent.source ? { name: config.agent.name, source: config.agent.source } : undefined,
+  })
   const app = createApp({
-    db: database.db, databaseDriver: database.driver, blobs, config,
+    db: database.db, databaseDriver: database.driver, blobs, config, agents,
     dispatcher: { jobQueued: () => worker?.wake() },
   })
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     console.log(`Prompt-R1 platform listening on http://${config.host}:${info.port}`)
     console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${worker ? worker.kinds.join(', ') : 'off'}`)
+    console.log(`  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
+      + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`)
     if (generatedAdminKey) {
       console.log(`  admin API key (shown once; store it now): ${generatedAdminKey}`)
     }

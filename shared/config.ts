@@ -27,6 +27,14 @@ const envSchema = z.object({
   PROMPT_R1_MAX_BODY_BYTES: int(1024 * 1024),
   PROMPT_R1_MAX_UPLOAD_BYTES: int(100 * 1024 * 1024),
   PROMPT_R1_DOWNLOAD_URL_SECONDS: int(3600),
+  PROMPT_R1_AGENT_MODEL: z.string().min(1).optional(),
+  PROMPT_R1_AGENT_NAME: z.string().regex(/^[A-Za-z0-9._:/-]{1,200}$/).default('prompt-r1-agent'),
+  PROMPT_R1_ENV_BASE_URL: z.url().optional(),
+  PROMPT_R1_ENV_MODEL: z.string().min(1).optional(),
+  PROMPT_R1_ENV_API_KEY: z.string().min(1).optional(),
+  PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: z.enum(['true', 'false', '1', '0']).optional(),
+  PROMPT_R1_ENGINE_THREADS: z.coerce.number().int().min(1).max(256).optional(),
+  PROMPT_R1_ENGINE_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
 })
 
 export interface S3Config {
@@ -51,6 +59,16 @@ export interface Config {
   queue: { leaseMs: number; heartbeatMs: number; maxAttempts: number; pollMs: number }
   limits: { maxBodyBytes: number; maxUploadBytes: number }
   downloadUrlSeconds: number
+  agent: {
+    // the checkpoint served as `name` (a folder or hf:owner/name); undefined: only merged checkpoints
+    source?: string
+    name: string
+    engine: { threads?: number; executionProvider: 'cpu' | 'cuda' | 'webgpu' }
+  }
+  // the environment LLM for chat requests that name none
+  environment?: { baseURL: string; model: string; apiKey: string }
+  // may requests point the agent at loopback environments (this machine)?
+  allowLoopbackEnvironment: boolean
 }
 
 export class ConfigError extends Error {}
@@ -63,6 +81,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
   }
   const e = parsed.data
+  if (Boolean(e.PROMPT_R1_ENV_BASE_URL) !== Boolean(e.PROMPT_R1_ENV_MODEL)) {
+    throw new ConfigError('invalid configuration:\n  PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL: set both or neither')
+  }
   if (e.PROMPT_R1_HEARTBEAT_SECONDS >= e.PROMPT_R1_LEASE_SECONDS) {
     throw new ConfigError('invalid configuration:\n  PROMPT_R1_HEARTBEAT_SECONDS: must be shorter than PROMPT_R1_LEASE_SECONDS')
   }
@@ -85,5 +106,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     limits: { maxBodyBytes: e.PROMPT_R1_MAX_BODY_BYTES, maxUploadBytes: e.PROMPT_R1_MAX_UPLOAD_BYTES },
     downloadUrlSeconds: e.PROMPT_R1_DOWNLOAD_URL_SECONDS,
+    agent: {
+      source: e.PROMPT_R1_AGENT_MODEL,
+      name: e.PROMPT_R1_AGENT_NAME,
+      engine: { threads: e.PROMPT_R1_ENGINE_THREADS, executionProvider: e.PROMPT_R1_ENGINE_PROVIDER },
+    },
+    environment: e.PROMPT_R1_ENV_BASE_URL && e.PROMPT_R1_ENV_MODEL
+      ? { baseURL: e.PROMPT_R1_ENV_BASE_URL, model: e.PROMPT_R1_ENV_MODEL, apiKey: e.PROMPT_R1_ENV_API_KEY ?? 'unused' }
+      : undefined,
+    // a server that only this machine can reach may let its users call this machine's LLMs
+    allowLoopbackEnvironment: e.PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT
+      ? ['true', '1'].includes(e.PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT)
+      : ['127.0.0.1', 'localhost', '::1'].includes(e.HOST),
   }
 }

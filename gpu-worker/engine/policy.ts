@@ -8,6 +8,8 @@ import { type SamplingOptions, seededRandom } from './sampling.ts'
 export interface EnginePolicyOptions extends SamplingOptions {
   /** Seeds the per-sequence seeds, handed out in call and context order: a seeded rollout repeats. */
   seed?: number
+  /** Aborting stops every sequence of this policy after its current step (a served client went away). */
+  signal?: AbortSignal
 }
 
 export class EnginePolicy implements Policy {

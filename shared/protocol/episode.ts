@@ -92,7 +92,9 @@ export interface RunEpisodesInput {
   /** The agent's first user message per episode (a dataset row's content, or userContentForQuestion). */
   userContents: string[]
   options: ProtocolOptions
-  /** Called as each turn completes, for streaming. */
+  /** Called when the agent's turn is sampled and parsed, before its environment call, for streaming. */
+  onAgentTurn?: (episodeIndex: number, turn: TurnRecord) => void
+  /** Called as each turn completes (after its environment call), for streaming. */
   onTurn?: (episodeIndex: number, turn: TurnRecord) => void
   signal?: AbortSignal
 }
@@ -150,20 +152,18 @@ async function playTurn(episode: EpisodeState, sampled: PolicyTurn, input: RunEp
   }
   episode.turns.push(record)
 
+  // a turn cut by the response limit ends the episode: nothing more fits, not even a tool's answer
+  const cut = turnTokens.length < sampled.tokens.length
   if (parsed.kind === 'answer') record.answer = parsed.answer
-  if (turnTokens.length < sampled.tokens.length) {
-    // The turn was cut by the response limit: nothing more fits, not even a tool's answer.
+  else if (!cut && parsed.kind === 'call') record.prompt = parsed.prompt
+  else if (!cut && parsed.kind === 'invalid-call') record.error = parsed.error
+  input.onAgentTurn?.(episode.index, record)
+  if (cut) {
     episode.endReason = 'response-limit'
   } else if (parsed.kind === 'answer') {
     episode.endReason = 'answer'
   } else {
-    let content: string
-    if (parsed.kind === 'invalid-call') {
-      record.error = content = parsed.error
-    } else {
-      record.prompt = parsed.prompt
-      content = await callEnvironment(episode, parsed.prompt, record, input)
-    }
+    const content = parsed.kind === 'invalid-call' ? parsed.error : await callEnvironment(episode, parsed.prompt, record, input)
     record.toolContent = cutToolContent(content, options.maxToolResponseLength)
     const endsWithImEnd = turnTokens.at(-1) === tokenizer.imEndId
     const feedback = tokenizer.encode(feedbackText(record.toolContent, options.doubledImEnd || !endsWithImEnd))

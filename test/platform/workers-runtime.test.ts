@@ -89,6 +89,9 @@ describePostgres('the edge in the Workers runtime (wrangler dev)', () => {
     const bad = await call('POST', '/v1/training/jobs', { method: { type: 'noop' }, extra: true })
     expect(bad).toMatchObject({ status: 400, json: { error: { code: 'unknown_parameter', param: 'extra' } } })
     expect((await fetch(`${base}/v1/training/jobs`)).status).toBe(401)
+    // no model engine in a Worker: the chat API says so instead of failing obscurely
+    const chat = await call('POST', '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] })
+    expect(chat).toMatchObject({ status: 503, json: { error: { code: 'agent_unavailable' } } })
   })
 
   it('stores an uploaded dataset in S3 from inside workerd', async () => {

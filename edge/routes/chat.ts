@@ -1,0 +1,159 @@
+// The agent as an OpenAI-compatible chat model. The last user message is the question; the agent
+// drives the environment LLM (the server's, or the request's `environment`) over several turns.
+// Streaming sends OpenAI chat.completion.chunk events: the final answer as `content` deltas, and
+// each step of the episode in the chunk's extra `prompt_r1` field, which plain clients ignore.
+import { Hono } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import { z } from 'zod'
+import type { Database } from '../../shared/db/database.ts'
+import { runs } from '../../shared/db/schema.ts'
+import { newId } from '../../shared/ids.ts'
+import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../agents.ts'
+import type { AuthEnv } from '../auth.ts'
+import { checkEnvironmentUrl } from '../environment-policy.ts'
+import { ApiError } from '../errors.ts'
+import { readJson } from '../request.ts'
+
+export interface ChatConfig {
+  // the environment used when a request names none
+  environment?: EnvironmentEndpoint
+  allowLoopbackEnvironment: boolean
+}
+
+const message = z.strictObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([z.string(), z.array(z.strictObject({ type: z.literal('text'), text: z.string() }))]),
+  name: z.string().optional(),
+})
+
+const chatBody = z.strictObject({
+  model: z.string().min(1).max(200),
+  messages: z.array(message).min(1).max(256),
+  stream: z.boolean().default(false),
+  stream_options: z.strictObject({ include_usage: z.boolean().optional() }).optional(),
+  // 0 (the default) is greedy
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  // the most new tokens per agent turn
+  max_tokens: z.number().int().min(1).optional(),
+  max_completion_tokens: z.number().int().min(1).optional(),
+  n: z.literal(1).optional(),
+  user: z.string().max(256).optional(),
+  environment: z.strictObject({
+    base_url: z.string().min(1).max(2000),
+    model: z.string().min(1).max(200),
+    api_key: z.string().max(4096).optional(),
+  }).optional(),
+})
+
+function chunk(id: string, created: number, model: string, delta: Record<string, unknown>, extra: Record<string, unknown> = {}, finish: string | null = null) {
+  return JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })
+}
+
+function usageOf(run: AgentRun) {
+  const { agent, environment } = run.usage
+  return {
+    prompt_tokens: agent.promptTokens,
+    completion_tokens: agent.completionTokens,
+    total_tokens: agent.promptTokens + agent.completionTokens,
+    environment: { prompt_tokens: environment.promptTokens, completion_tokens: environment.completionTokens, total_tokens: environment.promptTokens + environment.completionTokens },
+  }
+}
+
+function eventField(event: AgentEvent) {
+  return event.type === 'agent_turn'
+    ? { type: event.type, turn: event.turn, think: event.think, prompt: event.prompt, answer: event.answer, error: event.error }
+    : { type: event.type, turn: event.turn, content: event.content, error: event.error, latency_ms: event.latencyMs,
+        usage: event.usage && { prompt_tokens: event.usage.promptTokens, completion_tokens: event.usage.completionTokens } }
+}
+
+export function chatRoutes(db: Database, agents: AgentService | undefined, config: ChatConfig) {
+  const available = () => {
+    if (!agents) throw new ApiError(503, 'agent_unavailable', 'No agent runs behind this edge: serve the chat API from `npm start` (a worker with the model engine)')
+    return agents
+  }
+
+  return new Hono<AuthEnv>()
+    .get('/models', async (c) => {
+      const models = await available().models(c.get('principal').projectId)
+      return c.json({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })) })
+    })
+    .post('/chat/completions', async (c) => {
+      const service = available()
+      const body = await readJson(c, chatBody)
+      const last = body.messages.findLast((m) => m.role === 'user')
+      const question = typeof last?.content === 'string' ? last.content : last?.content.map((p) => p.text).join('')
+      if (!question?.trim()) throw new ApiError(400, 'invalid_parameter', "'messages' needs a user message with the question", 'messages')
+      const environment: EnvironmentEndpoint | undefined = body.environment
+        ? {
+            baseURL: checkEnvironmentUrl(body.environment.base_url, config.allowLoopbackEnvironment),
+            model: body.environment.model,
+            apiKey: body.environment.api_key || 'unused',
+          }
+        : config.environment
+      if (!environment) {
+        throw new ApiError(400, 'missing_required_parameter',
+          "Missing required parameter: 'environment' (this server has no default environment LLM)", 'environment')
+      }
+      const { projectId } = c.get('principal')
+      const maxTokens = body.max_completion_tokens ?? body.max_tokens
+      const id = `chatcmpl-${newId('run').slice(4)}`
+      const created = Math.floor(Date.now() / 1000)
+      const abort = new AbortController()
+      c.req.raw.signal.addEventListener('abort', () => abort.abort(new Error('the client went away')), { once: true })
+      const request = {
+        projectId, model: body.model, question, environment, signal: abort.signal,
+        sampling: { temperature: body.temperature, topP: body.top_p, seed: body.seed, maxTokensPerTurn: maxTokens },
+      }
+      const record = (run: AgentRun) => db.insert(runs).values({
+        id, projectId, model: body.model, question, answer: run.answer, trajectory: run.turns,
+        usage: { agent_prompt_tokens: run.usage.agent.promptTokens, agent_completion_tokens: run.usage.agent.completionTokens,
+          environment_prompt_tokens: run.usage.environment.promptTokens, environment_completion_tokens: run.usage.environment.completionTokens },
+        timings: { total_ms: run.timings.totalMs, environment_ms: run.timings.environmentMs },
+      })
+      if (!(await service.hasModel(projectId, body.model))) {
+        throw new ApiError(404, 'model_not_found',
+          `The model '${body.model}' does not exist or you do not have access to it (GET /v1/models lists them)`, 'model')
+      }
+
+      if (!body.stream) {
+        const run = await service.run({ ...request, onEvent: () => {} })
+        await record(run)
+        return c.json({
+          id, object: 'chat.completion', created, model: body.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: run.answer }, finish_reason: 'stop' }],
+          usage: usageOf(run),
+          turns: run.turns.map((t) => ({
+            think: t.think, prompt: t.prompt, environment_answer: t.environmentAnswer, answer: t.answer, error: t.error,
+            environment_latency_ms: t.environmentLatencyMs === null ? null : Math.round(t.environmentLatencyMs),
+          })),
+          end_reason: run.endReason,
+        })
+      }
+
+      return streamSSE(c, async (stream) => {
+        stream.onAbort(() => abort.abort(new Error('the client went away')))
+        await stream.writeSSE({ data: chunk(id, created, body.model, { role: 'assistant', content: '' }) })
+        const writes: Promise<void>[] = []
+        try {
+          const run = await service.run({
+            ...request,
+            onEvent: (event) => { writes.push(stream.writeSSE({ data: chunk(id, created, body.model, {}, { prompt_r1: eventField(event) }) })) },
+          })
+          await Promise.all(writes)
+          await record(run)
+          await stream.writeSSE({ data: chunk(id, created, body.model, { content: run.answer }) })
+          await stream.writeSSE({ data: chunk(id, created, body.model, {}, { prompt_r1: { type: 'done', end_reason: run.endReason } }, 'stop') })
+          if (body.stream_options?.include_usage) {
+            await stream.writeSSE({ data: JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usageOf(run) }) })
+          }
+        } catch (error) {
+          if (abort.signal.aborted) return
+          const apiError = error instanceof ApiError ? error : new ApiError(502, 'agent_failed', (error as Error).message)
+          await stream.writeSSE({ data: JSON.stringify({ error: { code: apiError.code, message: apiError.message, param: apiError.param } }) })
+        }
+        await stream.writeSSE({ data: '[DONE]' })
+      })
+    })
+}

@@ -1,0 +1,131 @@
+// Serving agents: a checkpoint (the configured default, or a project's merged checkpoint) drives
+// an environment LLM for one question, streaming each step. Engines are loaded once per model and
+// shared: concurrent requests join the same continuous-batching generator.
+import { lookup } from 'node:dns/promises'
+import { dirname } from 'node:path'
+import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } from '../edge/agents.ts'
+import { forbiddenHost } from '../edge/environment-policy.ts'
+import { ApiError } from '../edge/errors.ts'
+import type { BlobStore } from '../shared/blob/store.ts'
+import { getCheckpoint } from '../shared/db/checkpoints.ts'
+import type { Database } from '../shared/db/database.ts'
+import {
+  ChatTokenizer, type Environment, INFERENCE_OPTIONS, OpenAIEnvironment, type Policy, type ProtocolOptions,
+  runEpisodes, userContentForQuestion,
+} from '../shared/protocol/index.ts'
+import { Generator } from './engine/generate.ts'
+import { EnginePolicy } from './engine/policy.ts'
+import { Engine, type EngineOptions } from './engine/session.ts'
+
+export interface ServedModel { name: string; source: string }
+
+interface LoadedAgent { generator: Generator; tokenizer: ChatTokenizer }
+
+// One question, one episode: the protocol's runner with the inference options, its steps turned
+// into AgentEvents as they happen.
+export async function answerQuestion(input: {
+  policy: Policy; tokenizer: ChatTokenizer; environment: Environment; question: string
+  options: ProtocolOptions; signal: AbortSignal; onEvent: (event: AgentEvent) => void
+}): Promise<AgentRun> {
+  const started = performance.now()
+  let turnNumber = 0
+  const { trajectories } = await runEpisodes({
+    policy: input.policy, environment: input.environment, tokenizer: input.tokenizer,
+    userContents: [userContentForQuestion(input.question)], options: input.options, signal: input.signal,
+    onAgentTurn: (_episode, turn) => {
+      turnNumber += 1
+      input.onEvent({ type: 'agent_turn', turn: turnNumber, think: turn.think, prompt: turn.prompt, answer: turn.answer, error: turn.error })
+    },
+    onTurn: (_episode, turn) => {
+      if (turn.environmentLatencyMs === null) return
+      input.onEvent({
+        type: 'environment_answer', turn: turnNumber, content: turn.environmentAnswer,
+        error: turn.environmentAnswer === null ? turn.error : null, latencyMs: Math.round(turn.environmentLatencyMs), usage: turn.environmentUsage,
+      })
+    },
+  })
+  const [trajectory] = trajectories
+  const sampled = trajectory.lossMask.filter((m) => m === 1).length
+  return {
+    answer: trajectory.answer,
+    endReason: trajectory.endReason,
+    turns: trajectory.turns,
+    usage: { agent: { promptTokens: trajectory.promptLength, completionTokens: sampled }, environment: trajectory.environmentUsage },
+    timings: {
+      totalMs: Math.round(performance.now() - started),
+      environmentMs: Math.round(trajectory.turns.reduce((sum, turn) => sum + (turn.environmentLatencyMs ?? 0), 0)),
+    },
+  }
+}
+
+export class LocalAgents implements AgentService {
+  private readonly loaded = new Map<string, Promise<LoadedAgent>>()
+  private readonly startedAt = Math.floor(Date.now() / 1000)
+
+  constructor(private readonly deps: {
+    db: Database
+    blobs: BlobStore
+    // the agent served under its name to every project; undefined: only merged checkpoints
+    defaultModel?: ServedModel
+    engine: Pick<EngineOptions, 'threads' | 'executionProvider' | 'cacheDir'>
+    allowLoopbackEnvironment: boolean
+  }) {}
+
+  async models(): Promise<AgentModel[]> {
+    const { defaultModel } = this.deps
+    return defaultModel ? [{ id: defaultModel.name, created: this.startedAt, ownedBy: 'prompt-r1' }] : []
+  }
+
+  async hasModel(projectId: string, model: string): Promise<boolean> {
+    return (await this.agentFor(projectId, model)) !== undefined
+  }
+
+  async run(request: AgentRequest): Promise<AgentRun> {
+    const agent = await this.agentFor(request.projectId, request.model)
+    if (!agent) throw new Error(`no agent '${request.model}': call hasModel first`)
+    await checkResolvedHost(request.environment.baseURL, this.deps.allowLoopbackEnvironment)
+    const environment = new OpenAIEnvironment({ ...request.environment, maxRetries: 2, timeoutMs: 120_000 })
+    const policy = new EnginePolicy(agent.generator, {
+      temperature: request.sampling.temperature ?? 0, topP: request.sampling.topP, seed: request.sampling.seed,
+      logprobs: 'sampling', signal: request.signal,
+    })
+    const perTurn = Math.min(INFERENCE_OPTIONS.maxNewTokensPerTurn, request.sampling.maxTokensPerTurn ?? Infinity)
+    const options = { ...INFERENCE_OPTIONS, maxNewTokensPerTurn: perTurn }
+    return answerQuestion({ policy, tokenizer: agent.tokenizer, environment, question: request.question, options, signal: request.signal, onEvent: request.onEvent })
+  }
+
+  // The default agent by name, or a merged checkpoint of the caller's project by id.
+  private async agentFor(projectId: string, model: string): Promise<LoadedAgent | undefined> {
+    const { defaultModel, db, blobs } = this.deps
+    if (defaultModel && model === defaultModel.name) return this.load(`default:${model}`, () => defaultModel.source)
+    if (!/^ckpt-[A-Za-z0-9]+$/.test(model)) return undefined
+    const checkpoint = await getCheckpoint(db, projectId, model)
+    const merged = checkpoint?.files.merged
+    if (!merged?.length) return undefined
+    return this.load(model, () => ({ store: blobs, prefix: dirname(merged[0].blobKey) }))
+  }
+
+  private load(key: string, source: () => Parameters<typeof Engine.load>[0]): Promise<LoadedAgent> {
+    let agent = this.loaded.get(key)
+    if (!agent) {
+      agent = Engine.load(source(), this.deps.engine).then(async (engine) => ({
+        generator: new Generator(engine),
+        tokenizer: await ChatTokenizer.fromFolder(engine.checkpoint.dir),
+      }))
+      // a failed load is not cached: the next request tries again
+      agent.catch(() => this.loaded.delete(key))
+      this.loaded.set(key, agent)
+    }
+    return agent
+  }
+}
+
+// The edge checked the URL as written; a DNS name must not lead to a refused address either.
+export async function checkResolvedHost(baseURL: string, allowLoopback: boolean): Promise<void> {
+  const { hostname } = new URL(baseURL)
+  const addresses = await lookup(hostname.replace(/^\[|\]$/g, ''), { all: true }).catch(() => [])
+  for (const { address } of addresses) {
+    const why = forbiddenHost(address, allowLoopback)
+    if (why) throw new ApiError(400, 'environment_not_allowed', `'environment.base_url' resolves to ${address}: it ${why}`, 'environment.base_url')
+  }
+}
