@@ -6,7 +6,8 @@ import { LocalAgents } from '../gpu-worker/agent.ts'
 import { RUNNERS } from '../gpu-worker/runners/index.ts'
 import { JobWorker } from '../gpu-worker/worker.ts'
 import { openBlobStore } from '../shared/blob/open.ts'
-import { ConfigError, loadConfig } from '../shared/config.ts'
+import { loadConfig } from '../shared/config.ts'
+import { runMain } from '../shared/main.ts'
 import { ensureAdminKey } from '../shared/db/api-keys.ts'
 import { openConfiguredDatabase } from '../shared/db/embedded.ts'
 import { createApp } from './app.ts'
@@ -39,18 +40,12 @@ async function main() {
       console.log(`  admin API key (shown once; store it now): ${generatedAdminKey}`)
     }
   })
-  const shutdown = async () => {
+  return async () => {
     console.log('Shutting down...')
     server.close()
     await worker?.stop()
     await database.close()
-    process.exit(0)
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
 }
 
-main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : error)
-  process.exit(1)
-})
+runMain(main)

@@ -1,6 +1,7 @@
 // `npm run worker`: a worker process that leases jobs from the shared Postgres queue.
 import { openBlobStore } from '../shared/blob/open.ts'
 import { ConfigError, loadConfig } from '../shared/config.ts'
+import { runMain } from '../shared/main.ts'
 import { openConfiguredDatabase } from '../shared/db/embedded.ts'
 import { RUNNERS } from './runners/index.ts'
 import { JobWorker } from './worker.ts'
@@ -15,16 +16,10 @@ async function main() {
   const worker = new JobWorker({ db: database.db, blobs: openBlobStore(config), runners: RUNNERS, ...config.queue })
   await worker.start()
   console.log(`worker ${worker.id} polling for ${worker.kinds.join(', ')} jobs`)
-  const shutdown = async () => {
+  return async () => {
     await worker.stop()
     await database.close()
-    process.exit(0)
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
 }
 
-main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : error)
-  process.exit(1)
-})
+runMain(main)
