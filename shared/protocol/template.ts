@@ -75,3 +75,16 @@ export function firstTurnText(userContent: string): string {
     `${IM_START}assistant\n`
   )
 }
+
+/**
+ * The chat template written into the tokenizer_config.json of the checkpoints the project makes
+ * (tiny test models, merged exports): rendering a user message with the generation prompt gives
+ * exactly firstTurnText, so a client that applies the checkpoint's own template (transformers,
+ * vLLM) builds the context the agent was trained on. The system block is the protocol's, always.
+ */
+export const PROMPT_R1_CHAT_TEMPLATE =
+  `${IM_START}system\n${AGENT_SYSTEM_PROMPT}${IM_END}\n` +
+  "{% for message in messages %}{% if message.role != 'system' %}" +
+  "{{ '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}" +
+  '{% endif %}{% endfor %}' +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"

@@ -8,6 +8,7 @@ import { Generator } from '../../gpu-worker/engine/generate.ts'
 import { Engine } from '../../gpu-worker/engine/session.ts'
 import { type TinyModelOptions, makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { removeTempDirs, tempDir } from './helpers.ts'
+import { firstTurnText, userContentForQuestion } from '../../shared/protocol/template.ts'
 
 afterAll(removeTempDirs)
 env.allowRemoteModels = false
@@ -64,10 +65,12 @@ describe('exported folder in @huggingface/transformers 4.3.2', () => {
   it('with the real Qwen3 tokenizer and chat template (vocab 151936, tied)', async () => {
     const { theirs, ours, tokenizer } = await setup({ seed: 22, tokenizer: 'qwen3', hiddenSize: 32, numHeads: 2, numKvHeads: 1, numLayers: 1 })
     const tok = await tokenizer()
-    const text = tok.apply_chat_template([{ role: 'user', content: 'What is 2 + 3?' }], { add_generation_prompt: true, tokenize: false }) as string
-    expect(text).toBe('<|im_start|>user\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\n')
+    // the checkpoint's own (Prompt-R1) chat template, applied by transformers.js, gives the protocol's first turn
+    const content = userContentForQuestion('What is 2 + 3?')
+    const text = tok.apply_chat_template([{ role: 'user', content }], { add_generation_prompt: true, tokenize: false }) as string
+    expect(text).toBe(firstTurnText(content))
     const prompt = tok.encode(text)
-    expect(prompt.slice(0, 3)).toEqual([151644, 872, 198]) // <|im_start|>user\n
+    expect(prompt.slice(0, 3)).toEqual([151644, 8948, 198]) // <|im_start|>system\n
     const mine = await new Generator(ours).generate({ promptIds: prompt, maxNewTokens: 12, temperature: 0 })
     expect(mine.tokens).toEqual((await theirGreedy(theirs, [prompt], 12, ours.checkpoint.stopTokenIds, 151643))[0])
     await ours.dispose()

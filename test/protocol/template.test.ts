@@ -1,12 +1,13 @@
 // The first-turn context and the feedback text, byte for byte against PROTOCOL.md and the shipped
 // data, and their tokenization with the real Qwen3 tokenizer.
+import { Template } from '@huggingface/jinja'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { loadPublishedDataset } from '../../datasets/index.ts'
 import { cutToolContent, feedbackText, toolContentForAnswer } from '../../shared/protocol/feedback.ts'
 import { pyJsonString, pySplit, pyStrip } from '../../shared/protocol/python.ts'
 import {
-  ENVIRONMENT_SYSTEM_PROMPT, INSTRUCTION, firstTurnText, questionFromUserContent, userContentForQuestion,
+  ENVIRONMENT_SYSTEM_PROMPT, INSTRUCTION, PROMPT_R1_CHAT_TEMPLATE, firstTurnText, questionFromUserContent, userContentForQuestion,
 } from '../../shared/protocol/template.ts'
 import { qwen3Tokenizer } from './qwen3-tokenizer.ts'
 
@@ -53,6 +54,18 @@ describe('first-turn context', () => {
   it('gives the environment the published system text, trailing space included', () => {
     expect(PROTOCOL).toContain('`"' + ENVIRONMENT_SYSTEM_PROMPT + '"`')
     expect(ENVIRONMENT_SYSTEM_PROMPT.endsWith('question. ')).toBe(true)
+  })
+})
+
+describe('the Prompt-R1 chat template', () => {
+  it('renders, through a Jinja engine, the first turn exactly as the protocol builds it', () => {
+    const content = userContentForQuestion('Who wrote "Dune"?')
+    const render = (messages: { role: string; content: string }[], add_generation_prompt: boolean) =>
+      new Template(PROMPT_R1_CHAT_TEMPLATE).render({ messages, add_generation_prompt })
+    expect(render([{ role: 'user', content }], true)).toBe(firstTurnText(content))
+    // later turns follow in the same chat format; the fixed system block is never replaced
+    const history = render([{ role: 'system', content: 'ignored' }, { role: 'user', content }, { role: 'assistant', content: '<think>x</think>' }], false)
+    expect(history).toBe(firstTurnText(content).replace(/<\|im_start\|>assistant\n$/, '') + '<|im_start|>assistant\n<think>x</think><|im_end|>\n')
   })
 })
 
