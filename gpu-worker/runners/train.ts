@@ -1,0 +1,120 @@
+// The `train` job: GRPO on the job's base model and dataset file (gpu-worker/training/grpo.ts).
+// Emits a `metrics` event per step and `message` events, checkpoints every k steps to the blob
+// store (resumable state, and the adapter or weights as a downloadable checkpoint row), honours
+// cancellation at step boundaries, resumes from its last checkpoint on a later attempt, and on
+// success records the merged checkpoint.
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readDataset } from '../../datasets/read.ts'
+import type { DatasetRow } from '../../datasets/read.ts'
+import type { BlobStore } from '../../shared/blob/store.ts'
+import { readAll } from '../../shared/blob/store.ts'
+import { loadConfig } from '../../shared/config.ts'
+import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
+import type { Database } from '../../shared/db/database.ts'
+import { getFile } from '../../shared/db/files.ts'
+import type { CheckpointFile } from '../../shared/db/schema.ts'
+import { createTrainingJobBody } from '../../shared/job-config.ts'
+import { type Environment, OpenAIEnvironment } from '../../shared/protocol/environment.ts'
+import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
+import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
+import { defaultCacheDir, openCheckpoint, resolveCheckpoint } from '../engine/checkpoint.ts'
+import { type GrpoOptions, GrpoTrainer } from '../training/grpo.ts'
+import { GRPO_LOSS_DEFAULTS } from '../training/loss.ts'
+import { LORA_TARGETS, type LoraOptions, type LoraTarget } from '../training/model.ts'
+import { ADAMW_DEFAULTS } from '../training/optim.ts'
+import { writeAdapter, writeMergedModel } from '../training/state.ts'
+import type { JobRunner } from '../worker.ts'
+
+export interface TrainRunnerOptions {
+  /** The environment LLM; default: PROMPT_R1_ENV_BASE_URL / _MODEL / _API_KEY. */
+  environment?: Environment
+  /** Adapters to train; null: full fine-tuning. Default rank 8, alpha 16, every projection. */
+  lora?: LoraOptions | null
+  /** Overrides of the derived GRPO options (tests use small turn and token limits). */
+  overrides?: Partial<GrpoOptions>
+  threads?: number
+  /** Scratch space (default: the OS temp folder). */
+  workDir?: string
+}
+
+const DEFAULT_LORA: LoraOptions = { rank: 8, alpha: 16, targets: Object.keys(LORA_TARGETS) as LoraTarget[] }
+
+export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
+  return async ({ job, db, blobs, signal, event }) => {
+    const config = createTrainingJobBody.parse(job.config)
+    if (config.method.type !== 'grpo') throw new Error(`the train runner runs GRPO jobs, not ${config.method.type}`)
+    const hp = config.method.grpo.hyperparameters
+    const env = loadConfig(process.env)
+    const environment = options.environment ?? (env.environment ? new OpenAIEnvironment(env.environment) : null)
+    if (!environment) throw new Error('no environment LLM configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
+    const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
+    mkdirSync(workDir, { recursive: true })
+    const base = openCheckpoint(await resolveCheckpoint(config.model!, defaultCacheDir()))
+    const data = await datasetRows(db, blobs, job.projectId, config.training_file!)
+    const validation = config.validation_file ? await datasetRows(db, blobs, job.projectId, config.validation_file) : undefined
+    const lora = options.lora === undefined ? DEFAULT_LORA : options.lora ?? undefined
+    const grpo: GrpoOptions = {
+      steps: hp.steps, groupSize: hp.group_size, promptsPerStep: hp.prompts_per_step, updatesPerStep: hp.updates_per_step,
+      microBatchSize: 4,
+      loss: { ...GRPO_LOSS_DEFAULTS, klCoef: hp.kl_coef, clipLow: hp.clip_ratio, clipHigh: hp.clip_ratio, dualClip: hp.dual_clip },
+      optimizer: { ...ADAMW_DEFAULTS, lr: hp.learning_rate },
+      aggregation: { kind: 'token-mean' }, scaleByStd: true,
+      protocol: { ...TRAINING_OPTIONS, maxTurns: hp.max_turns },
+      lora, seed: config.seed ?? 0, threads: options.threads ?? env.agent.engine.threads,
+      checkpointEvery: hp.checkpoint_every, validationEvery: hp.validation_every,
+      ...options.overrides,
+    }
+    const prefix = `jobs/${job.id}`
+    const upload = async (dir: string, key: string): Promise<CheckpointFile[]> => {
+      const files: CheckpointFile[] = []
+      for (const path of readdirSync(dir).filter((f) => !f.startsWith('.')).sort()) {
+        const blobKey = `${key}/${path}`
+        const info = await blobs.put(blobKey, readFileSync(join(dir, path)))
+        files.push({ path, blobKey, ...info })
+      }
+      return files
+    }
+    let lastCheckpoint: string | null = null
+    const trainer = await GrpoTrainer.create({
+      base, tokenizer: await ChatTokenizer.fromFolder(base.dir), environment, data, validation, options: grpo,
+      workDir, checkpoints: { store: blobs, prefix: `${prefix}/state` }, signal,
+      onStep: (step, metrics) => event({ level: 'info', type: 'metrics', message: `step ${step}/${grpo.steps}`, data: { ...metrics, progress: step / grpo.steps } }),
+      onCheckpoint: async (step, _dir, metrics) => {
+        const out = join(workDir, `export-${step}`)
+        const final = step === grpo.steps
+        const files: Record<string, CheckpointFile[]> = {}
+        if (lora) files.adapter = await upload(writeAdapter(trainer.model, lora, config.model!, join(out, 'adapter')), `${prefix}/checkpoints/step-${step}/adapter`)
+        if (final || !lora) files.merged = await upload(writeMergedModel(base, trainer.model, join(out, 'merged')), `${prefix}/checkpoints/step-${step}/merged`)
+        rmSync(out, { recursive: true, force: true })
+        const kind = final ? 'merged' : lora ? 'adapter' : 'full'
+        const row = await insertCheckpoint(db, { projectId: job.projectId, jobId: job.id, step, kind, files, metrics: finite(metrics) })
+        await event({ level: 'info', type: 'message', message: `Checkpoint ${row.id} at step ${step}`, data: { checkpoint_id: row.id, step } })
+        if (final) lastCheckpoint = row.id
+      },
+    })
+    try {
+      if (trainer.step > 0) await event({ level: 'info', type: 'message', message: `Resuming after step ${trainer.step}` })
+      await trainer.run()
+    } finally {
+      await trainer.dispose()
+      rmSync(workDir, { recursive: true, force: true })
+    }
+    return { result: { steps_completed: trainer.step, checkpoint_id: lastCheckpoint } }
+  }
+}
+
+export const runTrainJob: JobRunner = (context) => trainRunner()(context)
+
+async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
+  const file = await getFile(db, projectId, fileId)
+  if (!file) throw new Error(`file ${fileId} not found`)
+  const body = await blobs.get(file.blobKey)
+  if (!body) throw new Error(`file ${fileId}: its blob ${file.blobKey} is missing`)
+  const { rows } = await readDataset(await readAll(body), file.format)
+  if (rows.length === 0) throw new Error(`file ${fileId} has no usable rows`)
+  return rows
+}
+
+const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([, v]) => Number.isFinite(v)))

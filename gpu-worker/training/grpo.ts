@@ -1,0 +1,233 @@
+// The GRPO loop (PROTOCOL.md, "Training recipe"): each step draws prompts, plays n episodes per
+// prompt with the engine and the protocol's episode runner, scores them, computes group-relative
+// advantages, records old and reference logprobs with the training graph, and applies several
+// optimizer updates over mini-batches. Every random draw of step k is seeded from (seed, k), so a
+// run resumed from a checkpoint continues exactly as if it had not stopped.
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { DatasetRow } from '../../datasets/read.ts'
+import type { BlobStore } from '../../shared/blob/store.ts'
+import type { Environment } from '../../shared/protocol/environment.ts'
+import { type Trajectory, runEpisodes } from '../../shared/protocol/episode.ts'
+import type { ProtocolOptions } from '../../shared/protocol/options.ts'
+import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
+import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
+import type { Checkpoint } from '../engine/checkpoint.ts'
+import { Generator } from '../engine/generate.ts'
+import { EnginePolicy } from '../engine/policy.ts'
+import { seededRandom } from '../engine/sampling.ts'
+import { Engine } from '../engine/session.ts'
+import type { GrpoLossOptions } from './loss.ts'
+import { type LoraOptions, PolicyModel } from './model.ts'
+import { type AdamWOptions, AdamW } from './optim.ts'
+import { latestTrainState, loadTrainState, saveTrainState, writeMergedModel } from './state.ts'
+import { type Aggregation, type ScoredRow, optimizerStep, prepareMicroBatches } from './update.ts'
+
+export interface GrpoOptions {
+  steps: number
+  groupSize: number
+  promptsPerStep: number
+  /** Optimizer updates per step: the step's episodes are split into this many mini-batches (published: 10). */
+  updatesPerStep: number
+  /** Sequences per forward/backward run; a mini-batch's gradients are accumulated over its micro-batches. */
+  microBatchSize: number
+  loss: GrpoLossOptions
+  optimizer: AdamWOptions
+  aggregation: Aggregation
+  /** (r - mean) / (std + 1e-6) (published); false: r - mean (Dr.GRPO). */
+  scaleByStd: boolean
+  protocol: ProtocolOptions
+  /** LoRA adapters; without, full fine-tuning. */
+  lora?: LoraOptions
+  seed: number
+  threads?: number
+  checkpointEvery: number
+  /** Greedy validation every k steps (0: never). */
+  validationEvery: number
+}
+
+export type StepMetrics = Record<string, number>
+
+export interface GrpoInput {
+  base: Checkpoint
+  tokenizer: ChatTokenizer
+  environment: Environment
+  data: DatasetRow[]
+  validation?: DatasetRow[]
+  options: GrpoOptions
+  /** Scratch folder for the per-step rollout model. */
+  workDir: string
+  /** Where resumable checkpoints go. */
+  checkpoints?: { store: BlobStore; prefix: string }
+  /** The episode's reward; default: the dual-constrained reward, 0 for an episode that ends on environment tokens. */
+  reward?: (t: Trajectory, row: DatasetRow) => number
+  onStep?: (step: number, metrics: StepMetrics) => Promise<void> | void
+  onCheckpoint?: (step: number, dir: string, metrics: StepMetrics) => Promise<void> | void
+  signal?: AbortSignal
+}
+
+export function protocolReward(t: Trajectory, row: DatasetRow): number {
+  if (t.lossMask.at(-1) !== 1) return 0 // the reward would sit on an inserted (environment) token
+  return dualConstrainedReward(t.text, row.golds).reward
+}
+
+/** Group-relative advantages over consecutive groups of `n` rewards; the std is the unbiased one. */
+export function groupAdvantages(rewards: number[], n: number, scaleByStd: boolean): number[] {
+  const out: number[] = []
+  for (let i = 0; i < rewards.length; i += n) {
+    const group = rewards.slice(i, i + n)
+    const mean = group.reduce((a, b) => a + b, 0) / group.length
+    const std = Math.sqrt(group.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, group.length - 1))
+    for (const r of group) out.push(scaleByStd ? (r - mean) / (std + 1e-6) : r - mean)
+  }
+  return out
+}
+
+/** A seed for stream `stream` of step `step`, from the run's seed. */
+export function stepSeed(seed: number, stream: number, step: number): number {
+  const r = seededRandom((seed ^ Math.imul(stream + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0)
+  return Math.floor(r() * 2 ** 32)
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0)
+
+export class GrpoTrainer {
+  step = 0
+  private constructor(readonly input: GrpoInput, readonly model: PolicyModel, readonly optimizer: AdamW) {}
+
+  static async create(input: GrpoInput): Promise<GrpoTrainer> {
+    const o = input.options
+    const model = await PolicyModel.create(input.base.config, (name) => input.base.weights.read(name, 'float32'), {
+      lora: o.lora, loss: o.loss, threads: o.threads, seed: stepSeed(o.seed, 0, -1),
+    })
+    const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer))
+    const saved = input.checkpoints && (await latestTrainState(input.checkpoints.store, input.checkpoints.prefix))
+    if (saved) {
+      await loadTrainState(input.checkpoints!.store, saved.dir, model, trainer.optimizer, saved.manifest)
+      trainer.step = saved.manifest.step
+    }
+    return trainer
+  }
+
+  /** The prompts of step k: consecutive draws from a per-epoch shuffle of the data. */
+  private prompts(step: number): DatasetRow[] {
+    const { data } = this.input
+    const P = this.input.options.promptsPerStep
+    return Array.from({ length: P }, (_, i) => {
+      const position = step * P + i
+      const epoch = Math.floor(position / data.length)
+      const order = data.map((_, k) => k)
+      const random = seededRandom(stepSeed(this.input.options.seed, 1, epoch))
+      for (let k = order.length - 1; k > 0; k--) {
+        const j = Math.floor(random() * (k + 1))
+        ;[order[k], order[j]] = [order[j], order[k]]
+      }
+      return data[order[position % data.length]]
+    })
+  }
+
+  /** Writes the current policy as a model folder and opens it in the engine for rollouts. */
+  private async rolloutEngine(step: number): Promise<{ engine: Engine; dir: string }> {
+    const dir = join(this.input.workDir, `policy-${step}`)
+    rmSync(dir, { recursive: true, force: true })
+    writeMergedModel(this.input.base, this.model, dir)
+    const engine = await Engine.load(dir, { cacheDir: join(dir, '.cache'), threads: this.input.options.threads ?? 1, logits: 'last' })
+    return { engine, dir }
+  }
+
+  /** Plays episodes of `rows` with the current policy; temperature 1 (training) or greedy (validation). */
+  async rollout(rows: DatasetRow[], step: number, greedy: boolean) {
+    const { engine, dir } = await this.rolloutEngine(step)
+    try {
+      const policy = new EnginePolicy(new Generator(engine), greedy ? { temperature: 0 } : { temperature: 1, topP: 1, seed: stepSeed(this.input.options.seed, 2, step) })
+      return await runEpisodes({
+        policy, environment: this.input.environment, tokenizer: this.input.tokenizer,
+        userContents: rows.map((r) => r.content), options: this.input.options.protocol, signal: this.input.signal,
+      })
+    } finally {
+      await engine.dispose()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  /** One GRPO step; returns its metrics. */
+  async trainStep(): Promise<StepMetrics> {
+    const o = this.input.options
+    const step = this.step
+    const reward = this.input.reward ?? protocolReward
+    const started = performance.now()
+    const rows = this.prompts(step).flatMap((r) => new Array<DatasetRow>(o.groupSize).fill(r))
+    mkdirSync(this.input.workDir, { recursive: true })
+    const { trajectories, metrics: episodes } = await this.rollout(rows, step, false)
+    const rolloutDone = performance.now()
+    const rewards = trajectories.map((t, i) => reward(t, rows[i]))
+    const parts = trajectories.map((t, i) => dualConstrainedReward(t.text, rows[i].golds))
+    const advantages = groupAdvantages(rewards, o.groupSize, o.scaleByStd)
+    const scored: ScoredRow[] = trajectories.map((t, i) => ({ tokens: t.tokens, promptLength: t.promptLength, lossMask: t.lossMask, advantage: advantages[i] }))
+    const micro = await prepareMicroBatches(this.model, scored, o.microBatchSize, this.input.tokenizer.padId, o.loss.klCoef > 0)
+    const perUpdate = Math.ceil(micro.length / o.updatesPerStep)
+    const updates = []
+    for (let k = 0; k < micro.length; k += perUpdate) {
+      this.input.signal?.throwIfAborted()
+      updates.push(await optimizerStep(this.model, this.optimizer, micro.slice(k, k + perUpdate), o.aggregation))
+    }
+    const environmentSeconds = trajectories.flatMap((t) => t.turns).reduce((s, turn) => s + (turn.environmentLatencyMs ?? 0), 0) / 1000
+    this.step += 1
+    const metrics: StepMetrics = {
+      step: this.step,
+      reward_mean: mean(rewards),
+      reward_std: Math.sqrt(mean(rewards.map((r) => (r - mean(rewards)) ** 2))),
+      format_mean: mean(parts.map((p) => p.format)),
+      answer_f1_mean: mean(parts.map((p) => p.answerF1)),
+      response_tokens_mean: episodes.meanResponseTokens,
+      turns_mean: episodes.meanTurns,
+      environment_calls: episodes.environmentCalls,
+      environment_tokens: episodes.environmentPromptTokens + episodes.environmentCompletionTokens,
+      loss: mean(updates.map((u) => u.loss)),
+      pg_loss: mean(updates.map((u) => u.metrics.pg_loss)),
+      kl: mean(updates.map((u) => u.metrics.kl)),
+      entropy: mean(updates.map((u) => u.metrics.entropy)),
+      clip_frac: mean(updates.map((u) => u.metrics.clip_frac)),
+      ratio_max: Math.max(...updates.map((u) => u.metrics.ratio_max)),
+      grad_norm: mean(updates.map((u) => u.gradNorm)),
+      lr: updates.at(-1)?.lr ?? 0,
+      time_rollout_s: (rolloutDone - started) / 1000,
+      // Summed latency of the environment calls, which overlap during the rollout.
+      time_environment_s: environmentSeconds,
+      time_update_s: (performance.now() - rolloutDone) / 1000,
+    }
+    if (o.validationEvery && this.input.validation?.length && this.step % o.validationEvery === 0) Object.assign(metrics, await this.validate())
+    return metrics
+  }
+
+  /** Greedy episodes over the validation rows: mean reward overall and per data source. */
+  async validate(): Promise<StepMetrics> {
+    const rows = this.input.validation ?? []
+    const { trajectories } = await this.rollout(rows, this.step, true)
+    const rewards = trajectories.map((t, i) => dualConstrainedReward(t.text, rows[i].golds).reward)
+    const out: StepMetrics = { 'val/reward_mean': mean(rewards) }
+    for (const source of new Set(rows.map((r) => r.dataSource || 'default'))) {
+      out[`val/${source}/reward_mean`] = mean(rewards.filter((_, i) => (rows[i].dataSource || 'default') === source))
+    }
+    return out
+  }
+
+  /** Runs steps until `until` (default: the configured number), checkpointing every k steps and at the end. */
+  async run(until = this.input.options.steps): Promise<void> {
+    const o = this.input.options
+    while (this.step < Math.min(until, o.steps)) {
+      this.input.signal?.throwIfAborted()
+      const metrics = await this.trainStep()
+      await this.input.onStep?.(this.step, metrics)
+      if (this.input.checkpoints && (this.step % o.checkpointEvery === 0 || this.step === o.steps)) {
+        const { store, prefix } = this.input.checkpoints
+        const dir = await saveTrainState(store, prefix, this.model, this.optimizer, {
+          step: this.step, dataPosition: this.step * o.promptsPerStep, seed: o.seed, metrics,
+        })
+        await this.input.onCheckpoint?.(this.step, dir, metrics)
+      }
+    }
+  }
+
+  async dispose() { await this.model.dispose() }
+}

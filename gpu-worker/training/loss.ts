@@ -1,0 +1,136 @@
+// The GRPO loss as graph nodes over the model's logits, and the same loss in plain TypeScript as
+// the reference the graph is checked against. It follows verl's compute_policy_loss / kl_penalty
+// ("low_var_kl") / agg_loss, which the published Prompt-R1 training runs.
+//
+// Every aggregate is sum(x * mask) / denominator with the denominator fed in: the trainer feeds the
+// mask-1 token count of the whole mini-batch (token-mean) or sequences x a fixed length (Dr.GRPO's
+// "seq-mean-token-sum-norm"), so micro-batch gradients simply add up to the mini-batch gradient.
+import type { Graph } from '../engine/onnx.ts'
+import { Ops } from './graph.ts'
+
+export interface GrpoLossOptions {
+  /** 'grpo': the clipped policy-gradient loss; 'sft': token negative log-likelihood (warm-start on demonstrations). */
+  objective: 'grpo' | 'sft'
+  /** Ratio clipped to [1 - clipLow, 1 + clipHigh] (0.2 / 0.2 published; DAPO's clip-higher raises clipHigh). */
+  clipLow: number
+  clipHigh: number
+  /** Dual clip: for negative advantages the loss is at most -A * dualClip (3.0 published). */
+  dualClip: number
+  /** k3 KL to the reference policy (0.001 published). */
+  klCoef: number
+  /** Entropy bonus (0 published). */
+  entropyCoef: number
+}
+
+export const GRPO_LOSS_DEFAULTS: GrpoLossOptions = { objective: 'grpo', clipLow: 0.2, clipHigh: 0.2, dualClip: 3, klCoef: 0.001, entropyCoef: 0 }
+
+/** Metrics that add up over micro-batches (each is already divided by the mini-batch denominator). */
+export const SUMMED_METRICS = ['pg_loss', 'kl', 'entropy', 'clip_frac', 'clip_frac_lower', 'ppo_kl', 'ratio_mean', 'nll'] as const
+/** Metrics combined by max / min over micro-batches. */
+export const MAX_METRICS = ['ratio_max'] as const
+export const MIN_METRICS = ['ratio_min'] as const
+export type LossMetric = (typeof SUMMED_METRICS)[number] | (typeof MAX_METRICS)[number] | (typeof MIN_METRICS)[number]
+
+/** Token log-probabilities [B, L] of `targets` under `logits` [B, L, V]: log-softmax, then a one-hot select (the gather). */
+export function tokenLogprobs(g: Graph, logits: string, targets: string, vocab: number): { logp: string; tokenLogp: string } {
+  const o = new Ops(g)
+  const logp = o.logSoftmax(logits, -1) // [B, L, V]
+  const ids = g.range(g.constant([0], 'int64', []), g.constant([vocab], 'int64', []), g.constant([1], 'int64', [])) // [V]
+  const hot = g.cast(g.equal(g.unsqueeze(targets, [2]), ids), g.float) // [B, L, V]
+  return { logp, tokenLogp: o.reduceSum(g.mul(logp, hot), [2], 0) }
+}
+
+/** Adds the loss inputs and nodes; returns the scalar loss, the token logprobs and the metrics. */
+export function addGrpoLoss(g: Graph, logits: string, vocab: number, options: GrpoLossOptions) {
+  const o = new Ops(g)
+  const rows = ['batch_size', 'sequence_length']
+  const targets = g.input('targets', 'int64', rows)
+  const mask = g.input('loss_mask', g.float, rows)
+  const adv = g.input('advantages', g.float, rows)
+  const old = g.input('old_logprobs', g.float, rows)
+  const ref = g.input('ref_logprobs', g.float, rows)
+  const denominator = g.input('loss_denominator', g.float, [])
+  const agg = (x: string) => o.div(o.reduceSum(g.mul(x, mask), [0, 1], 0), denominator)
+  const s = (v: number) => g.scalar(v)
+
+  const { logp, tokenLogp } = tokenLogprobs(g, logits, targets, vocab)
+  const entropy = g.neg(o.reduceSum(g.mul(o.exp(logp), logp), [2], 0)) // [B, L]
+
+  const negApproxKl = o.clip(o.sub(tokenLogp, old), s(-20), s(20))
+  const ratio = o.exp(negApproxKl)
+  const negAdv = g.neg(adv)
+  const pg1 = g.mul(negAdv, ratio)
+  const pg2 = g.mul(negAdv, o.clip(ratio, s(1 - options.clipLow), s(1 + options.clipHigh)))
+  const clipped = o.max(pg1, pg2)
+  const pg3 = g.mul(negAdv, s(options.dualClip))
+  const negative = o.less(adv, s(0))
+  const pg = g.where(negative, o.min(pg3, clipped), clipped)
+
+  const diff = o.clip(o.sub(ref, tokenLogp), s(-20), s(20))
+  const kl = o.clip(o.sub(o.sub(o.exp(diff), diff), s(1)), s(-10), s(10)) // k3, clamped
+
+  const pgLoss = agg(pg)
+  const klLoss = agg(kl)
+  const entropyLoss = agg(entropy)
+  const nll = agg(g.neg(tokenLogp))
+  let loss: string
+  if (options.objective === 'sft') loss = nll
+  else {
+    loss = pgLoss
+    if (options.klCoef) loss = g.add(loss, g.mul(klLoss, s(options.klCoef)))
+    if (options.entropyCoef) loss = o.sub(loss, g.mul(entropyLoss, s(options.entropyCoef)))
+  }
+  const flag = (b: string) => g.cast(b, g.float)
+  const inMask = o.greater(mask, s(0))
+  const metrics: Record<LossMetric, string> = {
+    pg_loss: pgLoss, kl: klLoss, entropy: entropyLoss, nll,
+    clip_frac: agg(flag(o.greater(pg2, pg1))),
+    clip_frac_lower: agg(g.mul(flag(o.greater(clipped, pg3)), flag(negative))),
+    ppo_kl: agg(g.neg(negApproxKl)),
+    ratio_mean: agg(ratio),
+    ratio_max: o.reduceMax(g.where(inMask, ratio, s(0)), [0, 1], 0),
+    ratio_min: o.reduceMin(g.where(inMask, ratio, s(3.4028234663852886e38)), [0, 1], 0),
+  }
+  return { loss, tokenLogp, metrics }
+}
+
+/** Plain float64 reference of addGrpoLoss for one batch: logits [B][L][V], the rest [B][L]. */
+export function grpoLossReference(
+  logits: number[][][], x: { targets: number[][]; mask: number[][]; adv: number[][]; old: number[][]; ref: number[][]; denominator: number },
+  options: GrpoLossOptions,
+) {
+  let pg = 0, kl = 0, ent = 0, nll = 0, clipFrac = 0, clipLower = 0, ppoKl = 0, ratioSum = 0
+  let ratioMax = 0, ratioMin = 3.4028234663852886e38
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi)
+  logits.forEach((row, b) => row.forEach((z, i) => {
+    const m = x.mask[b][i]
+    const top = Math.max(...z)
+    const logZ = top + Math.log(z.reduce((s, v) => s + Math.exp(v - top), 0))
+    const logp = z[x.targets[b][i]] - logZ
+    const a = x.adv[b][i]
+    const nk = clamp(logp - x.old[b][i], -20, 20)
+    const ratio = Math.exp(nk)
+    const l1 = -a * ratio
+    const l2 = -a * clamp(ratio, 1 - options.clipLow, 1 + options.clipHigh)
+    const c1 = Math.max(l1, l2)
+    const l3 = -a * options.dualClip
+    const loss = a < 0 ? Math.min(l3, c1) : c1
+    const d = clamp(x.ref[b][i] - logp, -20, 20)
+    pg += m * loss
+    kl += m * clamp(Math.exp(d) - d - 1, -10, 10)
+    ent += m * -z.reduce((s, v) => s + Math.exp(v - logZ) * (v - logZ), 0)
+    nll += m * -logp
+    clipFrac += m * (l2 > l1 ? 1 : 0)
+    clipLower += m * (c1 > l3 && a < 0 ? 1 : 0)
+    ppoKl += m * -nk
+    ratioSum += m * ratio
+    if (m > 0) { ratioMax = Math.max(ratioMax, ratio); ratioMin = Math.min(ratioMin, ratio) }
+  }))
+  const n = x.denominator
+  const metrics = {
+    pg_loss: pg / n, kl: kl / n, entropy: ent / n, nll: nll / n, clip_frac: clipFrac / n, clip_frac_lower: clipLower / n,
+    ppo_kl: ppoKl / n, ratio_mean: ratioSum / n, ratio_max: ratioMax, ratio_min: ratioMin,
+  }
+  const loss = options.objective === 'sft' ? metrics.nll : metrics.pg_loss + options.klCoef * metrics.kl - options.entropyCoef * metrics.entropy
+  return { loss, metrics }
+}

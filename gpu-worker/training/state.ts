@@ -1,0 +1,118 @@
+// What a training run writes: resumable checkpoints in the blob store (trainable weights,
+// optimizer state, step and data position; the manifest last, so a half-written checkpoint is
+// never found), and the Hugging Face folders a user downloads: the merged model (base + LoRA fused,
+// loadable by the engine) and the adapter alone (PEFT layout).
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type BlobStore, readAll } from '../../shared/blob/store.ts'
+import type { FloatArray } from '../engine/onnx.ts'
+import { qwen3WeightShapes } from '../engine/qwen3.ts'
+import { type TensorToWrite, writeSafetensors } from '../engine/safetensors.ts'
+import type { Checkpoint } from '../engine/checkpoint.ts'
+import type { LoraOptions, PolicyModel } from './model.ts'
+import type { AdamW } from './optim.ts'
+
+const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']
+
+/** Writes the merged model: every base weight, with the trained ones replaced, as float32 safetensors. */
+export function writeMergedModel(base: Checkpoint, model: PolicyModel, outDir: string): string {
+  mkdirSync(outDir, { recursive: true })
+  const load = (name: string) => base.weights.read(name, 'float32')
+  const merged = model.mergedWeights(load)
+  const tensors: Record<string, TensorToWrite> = {}
+  for (const [name, shape] of qwen3WeightShapes(base.config)) tensors[name] = { dtype: 'F32', shape, data: merged.get(name) ?? load(name) }
+  writeSafetensors(join(outDir, 'model.safetensors'), tensors)
+  for (const file of MODEL_FILES) if (existsSync(join(base.dir, file))) copyFileSync(join(base.dir, file), join(outDir, file))
+  return outDir
+}
+
+/** Writes the adapter alone: adapter_model.safetensors and adapter_config.json, as PEFT saves them. */
+export function writeAdapter(model: PolicyModel, lora: LoraOptions, baseModel: string, outDir: string): string {
+  mkdirSync(outDir, { recursive: true })
+  writeSafetensors(join(outDir, 'adapter_model.safetensors'), paramTensors(model.params, model))
+  const targetModules = [...new Set(model.adapters.map((a) => a.weight.split('.').at(-2)!))]
+  writeFileSync(join(outDir, 'adapter_config.json'), JSON.stringify({
+    peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: baseModel,
+    r: lora.rank, lora_alpha: lora.alpha, target_modules: targetModules, lora_dropout: 0, bias: 'none', fan_in_fan_out: false,
+  }, null, 2))
+  return outDir
+}
+
+function paramTensors(params: Map<string, FloatArray>, model: PolicyModel): Record<string, TensorToWrite> {
+  const out: Record<string, TensorToWrite> = {}
+  for (const [name, v] of params) out[name] = { dtype: model.float === 'float32' ? 'F32' : 'F64', shape: model.shape(name), data: v }
+  return out
+}
+
+/** Everything besides weights that a resumed run needs to continue exactly. */
+export interface TrainManifest {
+  step: number
+  /** Sequences drawn from the dataset so far (the data position). */
+  dataPosition: number
+  optimizerStep: number
+  seed: number
+  /** Files of this checkpoint, relative to its prefix. */
+  files: string[]
+  metrics: Record<string, number>
+}
+
+const stepPrefix = (prefix: string, step: number) => `${prefix}/step-${String(step).padStart(7, '0')}`
+
+/**
+ * Saves parameters, optimizer moments and the manifest under `prefix/step-NNNNNNN/`. RNG states need
+ * no file: every random draw of step k is seeded from (seed, k).
+ */
+export async function saveTrainState(store: BlobStore, prefix: string, model: PolicyModel, optimizer: AdamW, manifest: Omit<TrainManifest, 'files' | 'optimizerStep'>): Promise<string> {
+  const dir = stepPrefix(prefix, manifest.step)
+  const tmp = mkdtempSync(join(tmpdir(), 'prompt-r1-state-'))
+  const files = ['params.safetensors', 'optimizer.safetensors']
+  try {
+    writeSafetensors(join(tmp, files[0]), paramTensors(model.params, model))
+    const moments: Record<string, TensorToWrite> = {}
+    for (const [name, m] of optimizer.state.m) moments[`m.${name}`] = { dtype: 'F64', shape: [m.length], data: m }
+    for (const [name, v] of optimizer.state.v) moments[`v.${name}`] = { dtype: 'F64', shape: [v.length], data: v }
+    writeSafetensors(join(tmp, files[1]), moments)
+    for (const file of files) await store.put(`${dir}/${file}`, readFileSync(join(tmp, file)))
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  const full: TrainManifest = { ...manifest, optimizerStep: optimizer.state.step, files }
+  await store.put(`${dir}/manifest.json`, new TextEncoder().encode(JSON.stringify(full, null, 2)))
+  return dir
+}
+
+/** The manifest of the latest complete checkpoint under `prefix`, or null. */
+export async function latestTrainState(store: BlobStore, prefix: string): Promise<{ dir: string; manifest: TrainManifest } | null> {
+  const manifests = (await store.list(`${prefix}/`)).filter((k) => /\/step-\d{7}\/manifest\.json$/.test(k)).sort()
+  const key = manifests.at(-1)
+  if (!key) return null
+  const body = await store.get(key)
+  return { dir: key.slice(0, -'/manifest.json'.length), manifest: JSON.parse(new TextDecoder().decode(await readAll(body!))) }
+}
+
+/** Restores parameters and optimizer state in place from a checkpoint directory. */
+export async function loadTrainState(store: BlobStore, dir: string, model: PolicyModel, optimizer: AdamW, manifest: TrainManifest): Promise<void> {
+  const read = async (file: string) => parseSafetensors(await readAll((await store.get(`${dir}/${file}`))!))
+  const params = await read('params.safetensors')
+  for (const [name, v] of model.params) v.set(params.get(name) ?? fail(`checkpoint lacks ${name}`))
+  const moments = await read('optimizer.safetensors')
+  optimizer.state = { step: manifest.optimizerStep, m: new Map(), v: new Map() }
+  for (const [key, v] of moments) (key.startsWith('m.') ? optimizer.state.m : optimizer.state.v).set(key.slice(2), Float64Array.from(v))
+}
+
+const fail = (message: string): never => { throw new Error(message) }
+
+/** Reads the F32/F64 tensors of a safetensors file held in memory. */
+function parseSafetensors(bytes: Uint8Array): Map<string, FloatArray> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const headerLength = Number(view.getBigUint64(0, true))
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)))
+  const out = new Map<string, FloatArray>()
+  for (const [name, t] of Object.entries(header as Record<string, { dtype: string; data_offsets: [number, number] }>)) {
+    if (name === '__metadata__') continue
+    const raw = bytes.slice(8 + headerLength + t.data_offsets[0], 8 + headerLength + t.data_offsets[1])
+    out.set(name, t.dtype === 'F64' ? new Float64Array(raw.buffer) : new Float32Array(raw.buffer))
+  }
+  return out
+}

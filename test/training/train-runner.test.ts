@@ -1,0 +1,68 @@
+// The `train` job runner against a real database and blob store: metrics events per step,
+// checkpoint rows with downloadable files, cancellation at a step boundary (as a lost worker), and a
+// later attempt that resumes after the last checkpoint and ends with the merged checkpoint.
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { LocalBlobStore } from '../../shared/blob/local.ts'
+import { listCheckpoints } from '../../shared/db/checkpoints.ts'
+import type { OpenDatabase } from '../../shared/db/database.ts'
+import { insertFile } from '../../shared/db/files.ts'
+import { appendEvent, createJob, listEvents } from '../../shared/db/jobs.ts'
+import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
+import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
+import { trainRunner } from '../../gpu-worker/runners/train.ts'
+import { describePostgres, freshPostgres } from '../helpers/databases.ts'
+import { removeTempDirs, tempDir } from './helpers.ts'
+
+afterAll(removeTempDirs)
+
+describePostgres('train runner', () => {
+  let database: OpenDatabase
+  beforeAll(async () => { database = await freshPostgres() })
+  afterAll(async () => { await database?.close() })
+
+  it('trains, checkpoints, stops at a step boundary, resumes on the next attempt and records the merged checkpoint', async () => {
+    const { db } = database
+    const blobs = new LocalBlobStore(tempDir())
+    const model = tempDir()
+    makeTinyCheckpoint(model, { seed: 8, hiddenSize: 32, numHeads: 4, numKvHeads: 2, intermediateSize: 48, numLayers: 1 })
+    const jsonl = ['1+1', '2+2'].map((q) => JSON.stringify({ question: q, golds: ['2'] })).join('\n')
+    const info = await blobs.put('files/train.jsonl', new TextEncoder().encode(jsonl))
+    await insertFile(db, { id: 'file-train', projectId: 'p', filename: 'train.jsonl', purpose: 'train', blobKey: 'files/train.jsonl', format: 'jsonl', rowCount: 2, validation: {}, ...info })
+    const job = await createJob(db, {
+      projectId: 'p', kind: 'train', maxAttempts: 3,
+      config: {
+        model, training_file: 'file-train', seed: 1,
+        method: { type: 'grpo', grpo: { hyperparameters: { steps: 3, group_size: 2, prompts_per_step: 1, updates_per_step: 1, checkpoint_every: 1, learning_rate: 1e-3 } } },
+      },
+    })
+    const runner = trainRunner({
+      environment: { complete: async () => ({ content: '2', usage: { promptTokens: 1, completionTokens: 1 } }) },
+      lora: { rank: 2, alpha: 4, targets: ['q', 'v'] },
+      overrides: { protocol: { ...TRAINING_OPTIONS, maxTurns: 1, maxNewTokensPerTurn: 6 } },
+      threads: 1,
+      workDir: tempDir(),
+    })
+    // First attempt: stopped once step 1 is reported (cancellation is seen at the next step boundary).
+    const abort = new AbortController()
+    const event = async (e: Parameters<typeof appendEvent>[2]) => {
+      await appendEvent(db, job.id, e)
+      if (e.type === 'message' && e.message.startsWith('Checkpoint')) abort.abort(new Error('worker lost'))
+    }
+    await expect(runner({ job, db, blobs, signal: abort.signal, event })).rejects.toThrow('worker lost')
+    const second = await runner({ job: { ...job, attempt: 2 }, db, blobs, signal: new AbortController().signal, event: (e) => appendEvent(db, job.id, e).then(() => {}) })
+    expect(second.result?.steps_completed).toBe(3)
+
+    const events = (await listEvents(db, job.id, 0, 100)).data.map((e) => [e.type, e.message])
+    expect(events.filter(([t]) => t === 'metrics').map(([, m]) => m)).toEqual(['step 1/3', 'step 2/3', 'step 3/3'])
+    expect(events).toContainEqual(['message', 'Resuming after step 1'])
+    const page = await listCheckpoints(db, job.id, undefined, 10)
+    if (page === 'invalid_cursor') throw new Error('unexpected')
+    expect(page.data.map((c) => [c.step, c.kind])).toEqual([[3, 'merged'], [2, 'adapter'], [1, 'adapter']])
+    const final = page.data[0]
+    expect(second.result?.checkpoint_id).toBe(final.id)
+    expect(final.files.merged.map((f) => f.path)).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
+    expect(final.files.adapter.map((f) => f.path)).toEqual(['adapter_config.json', 'adapter_model.safetensors'])
+    expect(await blobs.size(final.files.merged[2].blobKey)).toBe(final.files.merged[2].bytes)
+    expect(typeof final.metrics?.reward_mean).toBe('number')
+  })
+})
