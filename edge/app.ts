@@ -12,6 +12,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts'
 import type { AgentService } from './agents.ts'
 import { chatRoutes } from './routes/chat.ts'
 import { checkpointRoutes } from './routes/checkpoints.ts'
+import { evaluationRoutes } from './routes/evaluations.ts'
 import { fileRoutes } from './routes/files.ts'
 import { type WorkerDispatcher, trainingJobRoutes } from './routes/training-jobs.ts'
 
@@ -54,6 +55,9 @@ export function createApp(deps: AppDeps) {
   v1.route('/api_keys', apiKeyRoutes(db))
   v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
   v1.route('/training/jobs', trainingJobRoutes(db, dispatcher, config.queue.maxAttempts))
+  v1.route('/evaluations', evaluationRoutes(db, blobs, dispatcher, {
+    maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment,
+  }))
   v1.route('/checkpoints', checkpointRoutes(db, blobs, config.downloadUrlSeconds))
   v1.route('/', chatRoutes(db, agents, config))
   app.route('/v1', v1)

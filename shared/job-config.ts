@@ -1,6 +1,7 @@
 // What a training job asks for, as the API accepts it and as it is stored in jobs.config.
 // Workers parse the stored config with the same schema, so both sides agree on every default.
 import { z } from 'zod'
+import { PUBLISHED_DATASETS } from '../datasets/registry.ts'
 
 // The published Prompt-R1 recipe (PROTOCOL.md, "Training recipe").
 export const grpoHyperparameters = z.strictObject({
@@ -48,3 +49,89 @@ export const createTrainingJobBody = z.strictObject({
 })
 
 export type TrainingJobConfig = z.infer<typeof createTrainingJobBody>
+
+// --- evaluation jobs (docs/evaluation.md) ---
+
+const PUBLISHED_NAMES = PUBLISHED_DATASETS.map((d) => d.name)
+
+export const EVAL_MODES = ['direct', 'cot', 'agent'] as const
+export const TASK_KINDS = ['qa', 'math', 'long-form'] as const
+
+// A dataset to evaluate on: a published set by name (a bare string is short for {name}), an
+// uploaded file, or a local path (the CLI only; the API refuses paths). `name` labels a file's
+// column in the table; `kind` picks its metrics (math: math equivalence; long-form: similarity).
+export const evalDatasetSpec = z.preprocess(
+  (value) => (typeof value === 'string' ? { name: value } : value),
+  z.strictObject({
+    name: z.string().min(1).max(100).optional(),
+    file_id: id.optional(),
+    path: z.string().min(1).max(4096).optional(),
+    kind: z.enum(TASK_KINDS).optional(),
+  }),
+)
+
+export const evalEnvironment = z.strictObject({
+  base_url: z.string().min(1).max(2000),
+  model: z.string().min(1).max(200),
+  api_key: z.string().max(1000).optional(),
+  // sent with every environment call; none by default, so the provider's defaults apply (as published)
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+  seed: z.number().int().optional(),
+  timeout_ms: z.number().int().min(100).max(600_000).default(120_000),
+  max_retries: z.number().int().min(0).max(10).default(4),
+  concurrency: z.number().int().min(1).max(256).default(16),
+  // the response cache: a rerun of the same evaluation costs nothing
+  cache: z.boolean().default(true),
+})
+
+export const evalAgent = z.strictObject({
+  checkpoint: id.optional(),
+  model: z.string().min(1).max(500).optional(),
+  // greedy by default, as the published validation
+  temperature: z.number().min(0).max(5).default(0),
+  top_p: z.number().gt(0).max(1).default(1),
+  top_k: z.number().int().min(0).default(0),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  // 'inference': the published inference script (lenient tool body, 8192-character tool answers)
+  protocol: z.enum(['inference', 'training']).default('inference'),
+  max_turns: z.number().int().min(1).max(32).default(5),
+  max_new_tokens_per_turn: z.number().int().min(1).max(8192).default(1024),
+}).superRefine((agent, ctx) => {
+  if ((agent.checkpoint === undefined) === (agent.model === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['checkpoint'], message: 'give exactly one of agent.checkpoint (a checkpoint id) and agent.model (a model folder or hf:owner/name)' })
+  }
+})
+
+export const createEvaluationBody = z.strictObject({
+  datasets: z.array(evalDatasetSpec).min(1).max(64),
+  environment: evalEnvironment,
+  agent: evalAgent.optional(),
+  modes: z.array(z.enum(EVAL_MODES)).min(1).max(3)
+    .refine((modes) => new Set(modes).size === modes.length, 'must not repeat a mode')
+    .default(['direct', 'cot', 'agent']),
+  // the first max_rows rows of each dataset
+  max_rows: z.number().int().min(1).max(1_000_000).optional(),
+  // rows run (and stored) together; a resumed job redoes at most one batch per mode
+  batch_size: z.number().int().min(1).max(256).default(8),
+  bootstrap_resamples: z.number().int().min(100).max(100_000).default(1000),
+  metadata: z.record(z.string().max(64), z.string().max(512))
+    .refine((m) => Object.keys(m).length <= 16, 'may have at most 16 keys').optional(),
+}).superRefine((body, ctx) => {
+  if (body.modes.includes('agent') && !body.agent) {
+    ctx.addIssue({ code: 'custom', path: ['agent'], params: { missing: true }, message: "the 'agent' mode needs the agent to evaluate" })
+  }
+  body.datasets.forEach((dataset, i) => {
+    const sources = [dataset.file_id, dataset.path].filter((s) => s !== undefined).length
+    if (sources > 1) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'path'], message: 'give a file_id or a path, not both' })
+    if (sources === 0 && !PUBLISHED_NAMES.includes(dataset.name ?? '')) {
+      const what = dataset.name === undefined ? 'give a published dataset name, a file_id or a path' : `'${dataset.name}' is not a published dataset`
+      ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `${what} (published: ${PUBLISHED_NAMES.join(', ')}; for your own data upload a file and give its file_id)` })
+    }
+  })
+  const labels = body.datasets.map((d) => d.name ?? d.file_id ?? d.path)
+  if (new Set(labels).size !== labels.length) ctx.addIssue({ code: 'custom', path: ['datasets'], message: 'names a dataset twice; give each a distinct name' })
+})
+
+export type EvaluationConfig = z.infer<typeof createEvaluationBody>

@@ -4,14 +4,13 @@ import { z } from 'zod'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { listCheckpoints, type Checkpoint } from '../../shared/db/checkpoints.ts'
-import {
-  type Job, type JobEvent, appendEvent, cancelJob, createJob, getJob, listEvents, listJobs, setJobStatus,
-} from '../../shared/db/jobs.ts'
+import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
 import { createTrainingJobBody } from '../../shared/job-config.ts'
 import type { AuthEnv } from '../auth.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { readJson, readQuery } from '../request.ts'
-import { idParam, list, pageQuery, unixSeconds } from './common.ts'
+import { list, pageQuery, unixSeconds } from './common.ts'
+import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
 
 export interface WorkerDispatcher {
   // a job was queued: wake a worker now instead of at its next poll
@@ -44,19 +43,6 @@ export function toJobObject(job: Job) {
   }
 }
 
-function toEventObject(event: JobEvent) {
-  return {
-    id: `ftevent-${event.jobId}-${event.seq}`,
-    object: 'fine_tuning.job.event',
-    seq: event.seq,
-    created_at: unixSeconds(event.createdAt),
-    level: event.level,
-    type: event.type,
-    message: event.message,
-    data: event.data ?? null,
-  }
-}
-
 function toCheckpointObject(checkpoint: Checkpoint) {
   return {
     id: checkpoint.id,
@@ -70,19 +56,15 @@ function toCheckpointObject(checkpoint: Checkpoint) {
   }
 }
 
-// `after` for events: a seq number or an event id as returned by this API
-const eventsQuery = z.strictObject({
-  after: z.string().regex(/^(ftevent-.+-)?\d+$/, 'must be an event id or a sequence number').optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-})
+const TRAINING_JOBS: JobResource = {
+  noun: 'fine-tuning job',
+  kinds: ['train', 'noop'],
+  eventObject: 'fine_tuning.job.event',
+  eventIdPrefix: 'ftevent',
+  toObject: toJobObject,
+}
 
 export function trainingJobRoutes(db: Database, dispatcher: WorkerDispatcher, maxAttempts: number) {
-  const jobOf = async (projectId: string, id: string) => {
-    const job = await getJob(db, projectId, id)
-    if (!job || job.kind === 'eval') throw notFound('fine-tuning job', id)
-    return job
-  }
-
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const body = await readJson(c, createTrainingJobBody)
@@ -104,35 +86,12 @@ export function trainingJobRoutes(db: Database, dispatcher: WorkerDispatcher, ma
       if (job.status === 'queued') dispatcher.jobQueued(job)
       return c.json(toJobObject(job), 201)
     })
-    .get('/', async (c) => {
-      const query = readQuery(c, pageQuery)
-      const { projectId } = c.get('principal')
-      const after = query.after ? await getJob(db, projectId, query.after) : undefined
-      if (query.after && !after) throw new ApiError(400, 'invalid_cursor', `No job '${query.after}' to page after`, 'after')
-      const page = await listJobs(db, { projectId, kinds: ['train', 'noop'], after, limit: query.limit })
-      return c.json(list(page.data.map(toJobObject), page.hasMore))
-    })
-    .get('/:id', async (c) => c.json(toJobObject(await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job')))))
-    .post('/:id/cancel', async (c) => {
-      const job = await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job'))
-      const outcome = await cancelJob(db, job)
-      if ('notCancellable' in outcome) {
-        throw new ApiError(409, 'job_not_cancellable', `The job has already ${outcome.notCancellable.status}; it cannot be cancelled`)
-      }
-      return c.json(toJobObject(outcome.job))
-    })
-    .get('/:id/events', async (c) => {
-      const job = await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job'))
-      const query = readQuery(c, eventsQuery)
-      const afterSeq = query.after ? Number(/(\d+)$/.exec(query.after)![1]) : 0
-      const page = await listEvents(db, job.id, afterSeq, query.limit)
-      return c.json(list(page.data.map(toEventObject), page.hasMore))
-    })
     .get('/:id/checkpoints', async (c) => {
-      const job = await jobOf(c.get('principal').projectId, idParam(c, 'fine-tuning job'))
+      const job = await jobParam(c, db, TRAINING_JOBS)
       const query = readQuery(c, pageQuery)
       const page = await listCheckpoints(db, job.id, query.after, query.limit)
       if (page === 'invalid_cursor') throw new ApiError(400, 'invalid_cursor', `No checkpoint '${query.after}' to page after`, 'after')
       return c.json(list(page.data.map(toCheckpointObject), page.hasMore))
     })
+    .route('/', jobRoutes(db, TRAINING_JOBS))
 }

@@ -1,0 +1,78 @@
+// From an evaluation config to what the loop runs on: the datasets' rows, the environment client
+// and the agent. The job runner and the CLI differ only in where uploaded files and the response
+// cache live, which they pass in.
+import { readDataset, type DatasetRow } from '../../datasets/read.ts'
+import { loadPublishedDataset } from '../../datasets/registry.ts'
+import type { EvaluationConfig } from '../../shared/job-config.ts'
+import { OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
+import { INFERENCE_OPTIONS, TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
+import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
+import { describeDatasets } from '../../shared/eval/rows.ts'
+import { type ModelSource, resolveCheckpoint } from '../engine/checkpoint.ts'
+import { Generator } from '../engine/generate.ts'
+import { EnginePolicy } from '../engine/policy.ts'
+import { Engine } from '../engine/session.ts'
+import type { EvalAgent, EvalDataset } from './run.ts'
+
+export async function loadEvalDatasets(
+  config: Pick<EvaluationConfig, 'datasets' | 'max_rows'>,
+  readUploaded: (fileId: string) => Promise<DatasetRow[]>,
+): Promise<EvalDataset[]> {
+  const descriptors = describeDatasets(config)
+  return Promise.all(config.datasets.map(async (spec, i) => {
+    let rows: DatasetRow[]
+    if (spec.file_id !== undefined) rows = await readUploaded(spec.file_id)
+    else if (spec.path !== undefined) rows = await readRowsFromPath(spec.path)
+    else rows = await loadPublishedDataset(spec.name!)
+    return { ...descriptors[i], rows: config.max_rows === undefined ? rows : rows.slice(0, config.max_rows) }
+  }))
+}
+
+async function readRowsFromPath(path: string): Promise<DatasetRow[]> {
+  const { rows, report } = await readDataset(path)
+  if (report.problems.length > 0) {
+    const first = report.problems[0]
+    throw new Error(`${path}: ${report.problems.length} bad rows; row ${first.row}, ${first.field}: ${first.reason}`)
+  }
+  return rows
+}
+
+export function makeEnvironment(config: EvaluationConfig['environment'], cache?: ResponseCache): OpenAIEnvironment {
+  const sampling = Object.fromEntries(Object.entries({
+    temperature: config.temperature, top_p: config.top_p, max_tokens: config.max_tokens, seed: config.seed,
+  }).filter(([, value]) => value !== undefined))
+  return new OpenAIEnvironment({
+    baseURL: config.base_url,
+    // OpenAI-compatible servers without auth still need some bearer value from the SDK
+    apiKey: config.api_key ?? 'none',
+    model: config.model,
+    sampling,
+    timeoutMs: config.timeout_ms,
+    maxRetries: config.max_retries,
+    concurrency: config.concurrency,
+    cache: config.cache ? cache : undefined,
+  })
+}
+
+export interface LoadedAgent extends EvalAgent {
+  dispose(): Promise<void>
+}
+
+export async function loadAgent(
+  config: NonNullable<EvaluationConfig['agent']>, source: ModelSource,
+  // signal: a cancelled job or an interrupted CLI stops generating at once, not after the turn
+  options: { batchSize: number; threads?: number; cacheDir?: string; signal?: AbortSignal },
+): Promise<LoadedAgent> {
+  const folder = options.cacheDir ? await resolveCheckpoint(source, options.cacheDir) : await resolveCheckpoint(source)
+  const engine = await Engine.load(folder, { threads: options.threads, cacheDir: options.cacheDir })
+  const tokenizer = await ChatTokenizer.fromFolder(folder)
+  const policy = new EnginePolicy(new Generator(engine, { maxBatch: options.batchSize }), {
+    temperature: config.temperature, topP: config.top_p, topK: config.top_k, seed: config.seed, signal: options.signal,
+  })
+  const base = config.protocol === 'training' ? TRAINING_OPTIONS : INFERENCE_OPTIONS
+  return {
+    policy, tokenizer,
+    options: { ...base, maxTurns: config.max_turns, maxNewTokensPerTurn: config.max_new_tokens_per_turn },
+    dispose: () => engine.dispose(),
+  }
+}

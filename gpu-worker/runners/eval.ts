@@ -1,0 +1,100 @@
+// The `eval` job: runs the evaluation loop (gpu-worker/eval/run.ts) on the job's config. Scored rows
+// go to the blob store batch by batch, so an attempt after a lost lease carries on where the last
+// one stopped; environment answers go through a response cache in the blob store, so a rerun of
+// the same evaluation calls nothing. The summary and the markdown table are the job's result.
+import { readDataset } from '../../datasets/read.ts'
+import { readAll } from '../../shared/blob/store.ts'
+import { getCheckpoint } from '../../shared/db/checkpoints.ts'
+import { getFile } from '../../shared/db/files.ts'
+import { markdownTable } from '../../shared/eval/report.ts'
+import { BlobResponseCache, BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
+import { type EvalRow, SIMILARITY_EMBEDDER, describeDatasets } from '../../shared/eval/rows.ts'
+import { summarize } from '../../shared/eval/summary.ts'
+import { sha256Hex } from '../../shared/ids.ts'
+import { type EvaluationConfig, createEvaluationBody } from '../../shared/job-config.ts'
+import { HashedBagOfWordsEmbedder } from '../../shared/protocol/metrics.ts'
+import type { ModelSource } from '../engine/checkpoint.ts'
+import { checkResolvedHost } from '../agent.ts'
+import { runEvaluation } from '../eval/run.ts'
+import { type LoadedAgent, loadAgent, loadEvalDatasets, makeEnvironment } from '../eval/setup.ts'
+import type { JobContext, JobRunner } from '../worker.ts'
+
+export interface EvalRunnerOptions {
+  /**
+   * whether the environment's host name may resolve to this machine (default true: the edge decides
+   * on the URL as written); link-local and metadata addresses are refused either way
+   */
+  allowLoopbackEnvironment?: boolean
+  /** intra-op threads of the agent's engine (default: onnxruntime's choice) */
+  threads?: number
+  /** the engine's model and ONNX cache folder (default: $PROMPT_R1_CACHE or ~/.cache/prompt-r1) */
+  cacheDir?: string
+}
+
+export function createEvalRunner(options: EvalRunnerOptions = {}): JobRunner {
+  return async (ctx) => {
+    const { job, db, blobs, signal } = ctx
+    const config = createEvaluationBody.parse(job.config)
+    await checkResolvedHost(config.environment.base_url, options.allowLoopbackEnvironment ?? true)
+    const datasets = await loadEvalDatasets(config, async (fileId) => {
+      const file = await getFile(db, job.projectId, fileId)
+      const body = file && (await blobs.get(file.blobKey))
+      if (!file || !body) throw new Error(`dataset file ${fileId} is gone`)
+      return (await readDataset(await readAll(body), file.format)).rows
+    })
+    // answers are cached per project and endpoint: the same model name elsewhere is another model
+    const scope = (await sha256Hex(`${job.projectId}\n${config.environment.base_url}`)).slice(0, 32)
+    const environment = makeEnvironment(config.environment, new BlobResponseCache(blobs, `env-cache/${scope}`))
+    const store = new BlobRowStore(blobs, evalRowsPrefix(job.id))
+    const stored = (await store.load()).length
+    if (stored > 0) await ctx.event({ level: 'info', type: 'message', message: `Resuming: ${stored} rows already scored are kept` })
+
+    let agent: LoadedAgent | undefined
+    try {
+      if (config.modes.includes('agent')) {
+        agent = await loadAgent(config.agent!, await agentSource(ctx, config.agent!), { batchSize: config.batch_size, threads: options.threads, cacheDir: options.cacheDir, signal })
+      }
+      const rows = await runEvaluation({
+        datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store,
+        batchSize: config.batch_size, signal,
+        onProgress: (p) => ctx.event({
+          level: 'info', type: 'metrics', message: `${p.done}/${p.total} rows scored (${p.dataset}, ${p.mode})`,
+          data: { rows_done: p.done, rows_total: p.total, progress: p.done / p.total, dataset: p.dataset, mode: p.mode, ...batchMetrics(p.batch) },
+        }),
+      })
+      const summary = summarize({
+        rows, datasets: describeDatasets(config), modes: config.modes, resamples: config.bootstrap_resamples, embedder: SIMILARITY_EMBEDDER,
+      })
+      return { result: { summary, table_markdown: markdownTable(summary), rows_prefix: evalRowsPrefix(job.id) } }
+    } finally {
+      await agent?.dispose()
+    }
+  }
+}
+
+async function agentSource(ctx: JobContext, agent: NonNullable<EvaluationConfig['agent']>): Promise<ModelSource> {
+  if (agent.model !== undefined) return agent.model
+  const checkpoint = await getCheckpoint(ctx.db, ctx.job.projectId, agent.checkpoint!)
+  const files = checkpoint?.files.merged ?? checkpoint?.files.full
+  if (!files || files.length === 0) throw new Error(`checkpoint ${agent.checkpoint} has no merged or full model files`)
+  const key = files[0].blobKey
+  return { store: ctx.blobs, prefix: key.slice(0, key.lastIndexOf('/')) }
+}
+
+// the batch's means, for the dashboard's live curves
+function batchMetrics(batch: EvalRow[]) {
+  const mean = (pick: (r: EvalRow) => number) => batch.reduce((sum, r) => sum + pick(r), 0) / batch.length
+  return {
+    batch_rows: batch.length,
+    em: mean((r) => r.scores.em),
+    f1: mean((r) => r.scores.f1),
+    environment_tokens: batch.reduce((sum, r) => sum + r.environment_prompt_tokens + r.environment_completion_tokens, 0),
+    agent_tokens: batch.reduce((sum, r) => sum + r.agent_tokens, 0),
+    turns: mean((r) => r.turns),
+    errors: batch.filter((r) => r.error !== null).length,
+  }
+}
+
+// A worker that knows the server's configuration can register
+// createEvalRunner({ allowLoopbackEnvironment: config.allowLoopbackEnvironment }) instead.
+export const runEvalJob = createEvalRunner()
