@@ -6,6 +6,7 @@ import type { BlobStore } from '../shared/blob/store.ts'
 import type { Config } from '../shared/config.ts'
 import type { Database } from '../shared/db/database.ts'
 import { type AuthEnv, requireApiKey } from './auth.ts'
+import { dashboardRoutes } from './dashboard/routes.tsx'
 import { errorBody, handleError } from './errors.ts'
 import { limitBody } from './request.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
@@ -44,6 +45,9 @@ export function createApp(deps: AppDeps) {
     }
     return c.json({ status: 'ok', version: VERSION, database: deps.databaseDriver, blob_store: blobs.kind })
   })
+
+  // the dashboard page is public: it holds no data and calls the API below with the user's key
+  app.route('/dashboard', dashboardRoutes())
 
   const v1 = new Hono<AuthEnv>()
   v1.use(requireApiKey(db))

@@ -1,0 +1,227 @@
+// Client side: evaluations: the list, the launch form, and an evaluation's page: progress and
+// curves, the paper-style table with confidence intervals, the agent-vs-direct bar chart,
+// downloads, and the scored rows with the trajectory viewer. Self-contained: see dom.ts.
+import type { JobEvent } from './api.ts'
+import type { Kit, View } from './kit.ts'
+
+interface Estimate { mean: number; ci: [number, number] }
+interface StoredTurn { kind: string; think: string; prompt: string | null; environment_answer: string | null; answer: string | null; error: string | null }
+interface EvalRow {
+  dataset: string; row: number; mode: string; question: string; golds: string[]; prediction: string
+  scores: Record<string, number>; environment_prompt_tokens: number; environment_completion_tokens: number
+  agent_tokens: number; turns: number; environment_calls: number; latency_ms: number; error: string | null
+  end_reason: string | null; response: string | null; trajectory: StoredTurn[] | null
+}
+
+export function evaluationViews(kit: Kit) {
+  const { dom, api, forms, tracking, charts } = kit
+  const { el, fill, byId, time, number, points, statusBadge } = dom
+  const BASE = '/v1/evaluations'
+  const MODE_NAMES: Record<string, string> = { direct: 'Direct (environment alone)', cot: 'CoT (environment, step by step)', agent: 'Prompt-R1 agent' }
+  const GROUP_NAMES: Record<string, string> = { 'in-distribution': 'Avg ID', 'out-of-distribution': 'Avg OOD', other: 'Avg other', all: 'Avg all' }
+  const METRIC_NAMES: Record<string, string> = { em: 'EM', f1: 'F1', substring: 'Sub', math_equal: 'Math', similarity: 'Sim' }
+
+  const seen = new Map<string, JobEvent[]>()
+
+  const list: View = () => {
+    const tbody = byId('evals-table').querySelector('tbody')!
+    const message = byId('evals-message')
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let stopped = false
+    const refresh = async () => {
+      try {
+        const page = await api.get(`${BASE}?limit=50`)
+        for (const job of page.data) {
+          const events = seen.get(job.id) ?? []
+          events.push(...await api.eventsAfter(`${BASE}/${job.id}`, events.at(-1)?.seq ?? 0))
+          seen.set(job.id, events)
+        }
+        if (stopped) return
+        message.textContent = page.data.length === 0 ? 'No evaluations yet.' : ''
+        fill(tbody, page.data.map((job: any) => {
+          const progress = tracking.progressOf(seen.get(job.id)!)
+          const datasets = job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')
+          return el('tr', {},
+            el('td', {}, el('a', { href: `#/evaluations/${job.id}` }, job.id)), el('td', {}, datasets), el('td', {}, job.modes.join(', ')),
+            el('td', {}, statusBadge(job.status)), el('td', {}, tracking.progressCell(progress)),
+            el('td', { class: 'num' }, number(progress.environmentTokens)), el('td', {}, time(job.created_at)))
+        }))
+        if (page.data.some((job: any) => !dom.isTerminal(job.status))) timer = setTimeout(refresh, 2000)
+      } catch (error) {
+        if (!stopped) message.textContent = (error as Error).message
+      }
+    }
+    void refresh()
+    return () => { stopped = true; clearTimeout(timer) }
+  }
+
+  function setUpEvaluationForm() {
+    const form = byId<HTMLFormElement>('eval-form')
+    forms.handle(form, async (body) => {
+      // the agent's settings are sent only with an agent to apply them to
+      if (body.agent && body.agent.checkpoint === undefined && body.agent.model === undefined) delete body.agent
+      const evaluation = await api.post(BASE, body)
+      location.hash = `#/evaluations/${evaluation.id}`
+    })
+  }
+
+  // --- the paper-style table and the bar chart, from the results' summary ---
+
+  const cell = (estimate: Estimate | null | undefined, signed = false) => {
+    if (!estimate) return el('td', { class: 'num' }, '–')
+    // a difference is written with its sign, bounds included, as in the markdown table
+    const format = (x: number) => (signed && x >= 0 ? '+' : '') + points(x)
+    return el('td', { class: 'num' }, format(estimate.mean),
+      el('small', { class: 'ci' }, ` [${format(estimate.ci[0])}, ${format(estimate.ci[1])}]`))
+  }
+
+  function resultsTable(summary: any) {
+    type Line = string
+    const columns: { header: string; value: (line: Line) => Estimate | null | undefined }[] = []
+    for (const group of ['in-distribution', 'out-of-distribution', 'other']) {
+      for (const d of summary.datasets.filter((x: any) => x.group === group)) {
+        columns.push({
+          header: `${d.label} (${METRIC_NAMES[d.primary_metric]})`,
+          value: (line) => (line === 'diff' ? d.agent_minus_direct?.[d.primary_metric] : d.modes[line]?.metrics[d.primary_metric]),
+        })
+      }
+      const average = summary.averages.find((a: any) => a.group === group)
+      if (average) columns.push({ header: GROUP_NAMES[group], value: (line) => (line === 'diff' ? average.agent_minus_direct : average.modes[line]) })
+    }
+    const all = summary.averages.find((a: any) => a.group === 'all')
+    if (all) columns.push({ header: GROUP_NAMES.all, value: (line) => (line === 'diff' ? all.agent_minus_direct : all.modes[line]) })
+    const lines: Line[] = [...summary.modes]
+    if (summary.modes.includes('agent') && summary.modes.includes('direct')) lines.push('diff')
+    return el('table', { class: 'results' },
+      el('caption', {}, `Scores in points (0-100) with 95% bootstrap intervals (${summary.bootstrap.resamples} resamples); ${summary.rows_scored} rows scored.`),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Method'), columns.map((c) => el('th', { scope: 'col' }, c.header)))),
+      el('tbody', {}, lines.map((line) => el('tr', { 'data-line': line },
+        el('th', { scope: 'row' }, line === 'diff' ? 'Agent − Direct (paired)' : MODE_NAMES[line]),
+        columns.map((c) => cell(c.value(line), line === 'diff'))))))
+  }
+
+  function resultsChart(summary: any) {
+    const series = ['direct', 'agent'].filter((m) => summary.modes.includes(m))
+    if (series.length === 0) return el('p', { class: 'muted' }, 'The bar chart compares the agent and direct modes; this evaluation ran neither.')
+    const bars = summary.datasets.flatMap((d: any) => series.flatMap((mode) => {
+      const estimate = d.modes[mode]?.metrics[d.primary_metric]
+      return estimate ? [{ label: d.label, series: mode, value: estimate.mean, low: estimate.ci[0], high: estimate.ci[1] }] : []
+    }))
+    return charts.barChart('Agent vs direct per dataset (primary metric, 95% interval)', summary.datasets.map((d: any) => d.label), series, bars)
+  }
+
+  // --- the scored rows and the trajectory viewer ---
+
+  function isWrong(row: EvalRow, primary: string) {
+    if (primary === 'similarity') return (row.scores.similarity ?? 0) < 0.5
+    return !(row.scores.em === 1 || row.scores.math_equal === 1)
+  }
+  const noCall = (row: EvalRow) => row.environment_calls === 0
+  const formatFailure = (row: EvalRow) => row.mode === 'agent'
+    && (row.end_reason !== 'answer' || (row.trajectory ?? []).some((turn) => turn.kind === 'invalid-call'))
+
+  function showTrajectory(row: EvalRow) {
+    // what the agent wrote, even when empty: an empty think or answer is worth seeing
+    const block = (label: string, text: string | null) => (text === null ? null
+      : el('div', { class: 'turn-part' }, el('h5', {}, label), el('pre', {}, text === '' ? '(empty)' : text)))
+    const scores = Object.entries(row.scores).map(([k, v]) => `${METRIC_NAMES[k] ?? k} ${number(v)}`).join(' · ')
+    const panel = byId('trajectory')
+    panel.hidden = false
+    fill(panel,
+      el('h3', { tabindex: -1 }, `${row.dataset} row ${row.row} · ${row.mode}`),
+      el('dl', { class: 'meta' },
+        [['question', row.question], ['gold answers', row.golds.join(' | ')], ['prediction', row.prediction || '(empty)'],
+          ['scores', scores], ['end', row.end_reason ?? '–'], ['error', row.error ?? '–'],
+          ['environment tokens', number(row.environment_prompt_tokens + row.environment_completion_tokens)],
+          ['agent tokens', number(row.agent_tokens)], ['latency', `${number(row.latency_ms)} ms`],
+        ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)])),
+      row.trajectory
+        ? el('ol', { class: 'turns' }, row.trajectory.map((turn, i) => el('li', { class: `turn turn-${turn.kind}` },
+          el('h4', {}, `Turn ${i + 1} · ${turn.kind}`),
+          block('Think', turn.think), block('Prompt sent', turn.prompt), block('Environment answer', turn.environment_answer),
+          block('Final answer', turn.answer), block('Error', turn.error))))
+        : block('Environment response', row.response))
+    panel.querySelector('h3')!.focus()
+  }
+
+  function showRows(rows: EvalRow[], summary: any) {
+    const primary = new Map<string, string>(summary.datasets.map((d: any) => [d.label, d.primary_metric]))
+    const filters = byId<HTMLFormElement>('rows-filters')
+    const datasetPicker = filters.querySelector<HTMLSelectElement>('[name=dataset]')!
+    const chosen = datasetPicker.value
+    fill(datasetPicker, el('option', { value: '' }, 'all'), [...primary.keys()].map((label) => el('option', { value: label }, label)))
+    datasetPicker.value = chosen
+    const render = () => {
+      const f = new FormData(filters)
+      const shown = rows.filter((row) => (!f.get('dataset') || row.dataset === f.get('dataset'))
+        && (!f.get('mode') || row.mode === f.get('mode'))
+        && (!f.get('wrong') || isWrong(row, primary.get(row.dataset) ?? 'em'))
+        && (!f.get('no_call') || noCall(row))
+        && (!f.get('format') || formatFailure(row)))
+      const LIMIT = 200
+      byId('rows-count').textContent = `${shown.length} of ${rows.length} rows${shown.length > LIMIT ? ` (first ${LIMIT} shown)` : ''}`
+      fill(byId('rows-table').querySelector('tbody')!, shown.slice(0, LIMIT).map((row) => {
+        const flags = [isWrong(row, primary.get(row.dataset) ?? 'em') && 'wrong', noCall(row) && 'no call', formatFailure(row) && 'format', row.error && 'error']
+        return el('tr', {},
+          el('td', {}, row.dataset), el('td', { class: 'num' }, String(row.row)), el('td', {}, row.mode),
+          el('td', { class: 'clip' }, row.question), el('td', { class: 'clip' }, row.prediction),
+          el('td', { class: 'num' }, number(row.scores[primary.get(row.dataset) ?? 'em'])),
+          el('td', { class: 'num' }, String(row.turns)), el('td', { class: 'num' }, String(row.environment_calls)),
+          el('td', {}, flags.filter(Boolean).join(', ')),
+          el('td', {}, el('button', { type: 'button', onclick: () => showTrajectory(row), 'aria-label': `Open trajectory of ${row.dataset} row ${row.row} ${row.mode}` }, 'Open')))
+      }))
+    }
+    filters.onchange = render
+    render()
+  }
+
+  const page: View = ([id]) => {
+    const base = `${BASE}/${id}`
+    fill(byId('eval-title'), 'Evaluation ', el('code', {}, id))
+    for (const container of ['eval-curves', 'eval-table', 'eval-chart']) fill(byId(container))
+    fill(byId('eval-log').querySelector('tbody')!)
+    fill(byId('rows-table').querySelector('tbody')!)
+    byId('trajectory').hidden = true
+    const message = byId('eval-message')
+    message.textContent = ''
+    const cancel = byId<HTMLButtonElement>('eval-cancel')
+    cancel.onclick = async () => {
+      cancel.disabled = true
+      try {
+        fill(byId('eval-status'), statusBadge((await api.post(`${base}/cancel`)).status))
+      } catch (error) {
+        message.textContent = (error as Error).message
+      }
+    }
+    for (const format of ['jsonl', 'csv']) {
+      byId(`eval-download-${format}`).onclick = () => api.download(`${base}/results?format=${format}`, `${id}.${format}`)
+        .catch((error) => { message.textContent = (error as Error).message })
+    }
+    const showResults = async () => {
+      const results = await api.get(`${base}/results`)
+      fill(byId('eval-table'), resultsTable(results.summary), results.partial ? el('p', { class: 'muted' }, 'Partial: the evaluation is still running.') : null)
+      fill(byId('eval-chart'), resultsChart(results.summary))
+      const text = await api.text(`${base}/results?format=jsonl`)
+      showRows(text.split('\n').filter(Boolean).map((line) => JSON.parse(line)), results.summary)
+    }
+    return tracking.follow(base, 1000, (events, added, job) => {
+      fill(byId('eval-status'), statusBadge(job.status))
+      cancel.disabled = dom.isTerminal(job.status) || job.status === 'cancelling'
+      const progress = tracking.progressOf(events)
+      fill(byId('eval-progress'), tracking.progressCell(progress))
+      fill(byId('eval-meta'), [
+        ['datasets', job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')],
+        ['modes', job.modes.join(', ')], ['environment', `${job.environment.model} at ${job.environment.base_url}`],
+        ['agent', job.agent ? job.agent.checkpoint ?? job.agent.model : '–'], ['created', time(job.created_at)],
+        ['environment tokens', number(progress.environmentTokens)], ['error', job.error ? `${job.error.code}: ${job.error.message}` : '–'],
+      ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]))
+      tracking.appendLog(byId('eval-log').querySelector('tbody')!, added)
+      const scored = added.some((e) => e.type === 'metrics')
+      if (scored || events.length === 0) tracking.drawCurves(byId('eval-curves'), events)
+      // results are recomputed from the stored rows: fetch them when rows arrive and at the end
+      if (scored || dom.isTerminal(job.status)) showResults().catch((error) => { message.textContent = (error as Error).message })
+    }, (error) => { message.textContent = (error as Error).message })
+  }
+
+  return { list, page, setUpEvaluationForm }
+}

@@ -1,0 +1,94 @@
+// Client side: what a job's events say: its progress and cost (from the metrics events), its
+// curves and its log. Shared by training jobs and evaluations. Self-contained: see dom.ts.
+import type { Api, JobEvent } from './api.ts'
+import type { Charts } from './charts.ts'
+import type { Dom } from './dom.ts'
+
+export interface JobProgress { progress: number | null; step: number | null; environmentTokens: number }
+
+export function trackingKit(dom: Dom, charts: Charts, api: Api) {
+  const { el, fill, time, number } = dom
+  // the curves the issue asks for first, in this order; any other numeric metric follows
+  const PREFERRED = [
+    'reward_mean', 'format_mean', 'answer_f1_mean', 'kl', 'response_tokens_mean', 'turns_mean', 'environment_tokens',
+    'time_rollout_s', 'time_update_s', 'em', 'f1', 'progress',
+  ]
+  const NOT_CURVES = ['step', 'rows_done', 'rows_total', 'batch_rows']
+
+  const metricsOf = (events: JobEvent[]) => events.filter((e) => e.type === 'metrics' && e.data)
+
+  /** Progress and step from the latest metrics event; cost as the environment tokens of all of them. */
+  function progressOf(events: JobEvent[]): JobProgress {
+    const metrics = metricsOf(events)
+    const latest = metrics.at(-1)?.data ?? {}
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+    const environmentTokens = metrics.reduce((sum, e) => sum + (num(e.data!.environment_tokens) ?? 0), 0)
+    return { progress: num(latest.progress), step: num(latest.step) ?? num(latest.rows_done), environmentTokens }
+  }
+
+  function progressCell(p: JobProgress) {
+    const label = p.progress === null ? '–' : `${Math.round(100 * p.progress)}%${p.step === null ? '' : ` · ${number(p.step)}`}`
+    return dom.progressBar(p.progress, label)
+  }
+
+  /** One small chart per numeric metric, x = the event's step (else rows scored, else its position). */
+  function drawCurves(container: Element, events: JobEvent[]) {
+    const series = new Map<string, [number, number][]>()
+    let xName = 'event'
+    metricsOf(events).forEach((event, i) => {
+      const data = event.data!
+      // training reports steps, evaluations the rows scored so far
+      xName = typeof data.step === 'number' ? 'step' : typeof data.rows_done === 'number' ? 'row' : 'event'
+      const x = typeof data.step === 'number' ? data.step : typeof data.rows_done === 'number' ? data.rows_done : i + 1
+      for (const [name, value] of Object.entries(data)) {
+        if (NOT_CURVES.includes(name) || typeof value !== 'number' || !Number.isFinite(value)) continue
+        if (!series.has(name)) series.set(name, [])
+        series.get(name)!.push([x, value])
+      }
+    })
+    const rank = (name: string) => (PREFERRED.includes(name) ? PREFERRED.indexOf(name) : PREFERRED.length)
+    const names = [...series.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    if (names.length === 0) fill(container, el('p', { class: 'muted' }, 'No metrics yet.'))
+    else fill(container, ...names.map((name) => charts.lineChart(name, series.get(name)!, xName)))
+  }
+
+  /** Adds events to a log table's body, newest at the top. */
+  function appendLog(tbody: Element, events: JobEvent[]) {
+    for (const event of events) {
+      tbody.prepend(el('tr', { class: `level-${event.level}` },
+        el('td', {}, String(event.seq)), el('td', {}, time(event.created_at)), el('td', {}, event.level),
+        el('td', {}, event.type), el('td', {}, event.message)))
+    }
+  }
+
+  /**
+   * Polls a job and its events (after the last seen seq) every `intervalMs` until stopped or the job
+   * has ended and its last events are in. `onUpdate` gets all events so far, the new ones and the job.
+   */
+  function follow(base: string, intervalMs: number, onUpdate: (all: JobEvent[], added: JobEvent[], job: any) => void, onError: (error: unknown) => void) {
+    const events: JobEvent[] = []
+    let stopped = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const tick = async () => {
+      try {
+        // the job first: events read after it has ended include its last one
+        const job = await api.get(base)
+        const added = await api.eventsAfter(base, events.at(-1)?.seq ?? 0)
+        if (stopped) return
+        events.push(...added)
+        onUpdate(events, added, job)
+        if (dom.isTerminal(job.status)) return
+      } catch (error) {
+        if (stopped) return
+        onError(error)
+      }
+      timer = setTimeout(tick, intervalMs)
+    }
+    void tick()
+    return () => { stopped = true; clearTimeout(timer) }
+  }
+
+  return { progressOf, progressCell, drawCurves, appendLog, follow }
+}
+
+export type Tracking = ReturnType<typeof trackingKit>

@@ -1,0 +1,242 @@
+// The dashboard in headless Chromium against a running platform: sign in with a key, launch a job
+// and watch its curve, a validation message next to its field, a checkpoint download, cancel, a
+// playground exchange, and an evaluation with its table, chart and trajectories. Screenshots go to
+// test-artifacts/browser/.
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
+import { type Platform, collectErrors, describeBrowser, launchBrowser, screenshot, startPlatform } from './harness.ts'
+
+describeBrowser('the dashboard', () => {
+  let platform: Platform
+  let browser: Browser
+  let page: Page
+  let errors: string[]
+  let jobId: string
+
+  beforeAll(async () => {
+    ;[platform, browser] = await Promise.all([startPlatform(), launchBrowser()])
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    page.setDefaultTimeout(20_000)
+    errors = collectErrors(page)
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await platform?.close()
+  })
+
+  const api = async (path: string) => {
+    const response = await fetch(`${platform.base}${path}`, { headers: { authorization: `Bearer ${platform.key}` } })
+    return response.json() as Promise<any>
+  }
+
+  it('is public, and asks for a key that the API accepts', async () => {
+    await page.goto(`${platform.base}/dashboard`)
+    await expect(page.title()).resolves.toBe('Prompt-R1 dashboard')
+    expect(await page.locator('#main-nav').isVisible()).toBe(false)
+    await page.locator('#api-key').fill('sk-not-a-key-at-all')
+    await page.getByRole('button', { name: 'Use this key' }).click()
+    await page.locator('#key-form .form-error', { hasText: /API key/i }).waitFor()
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0)
+
+    await page.locator('#api-key').fill(platform.key)
+    await page.getByRole('button', { name: 'Use this key' }).click()
+    await page.getByText('No training jobs yet.').waitFor()
+    expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([platform.key])
+    await screenshot(page, '01-jobs-empty')
+  })
+
+  it('shows the API\'s validation messages next to the fields they name', async () => {
+    await page.getByRole('link', { name: 'New training job' }).first().click()
+    // the published recipe is filled in
+    await expect(page.getByLabel('Group size (answers per prompt)').inputValue()).resolves.toBe('5')
+    await expect(page.getByLabel('Learning rate').inputValue()).resolves.toBe('0.000001')
+    await page.getByLabel('Base model').fill('')
+    await page.getByRole('button', { name: 'Launch training job' }).click()
+    const modelError = page.locator('#train-form [data-error-for="model"]')
+    await modelError.filter({ hasText: "Missing required parameter: 'model'" }).waitFor()
+    await expect(page.getByLabel('Base model').getAttribute('aria-invalid')).resolves.toBe('true')
+
+    await page.getByLabel('Base model').fill('Qwen/Qwen3-0.6B')
+    await page.getByLabel('Learning rate').fill('fast')
+    await page.getByRole('button', { name: 'Launch training job' }).click()
+    await page.locator('[data-error-for="method.grpo.hyperparameters.learning_rate"]', { hasText: 'Invalid' }).waitFor()
+    await expect(modelError.textContent()).resolves.toBe('')
+    await screenshot(page, '02-training-form-validation')
+    expect((await api('/v1/training/jobs')).data).toEqual([])
+  })
+
+  it('launches a job and draws its curve from the events as they arrive', async () => {
+    await page.getByLabel('Method').selectOption('noop')
+    await page.locator('#train-method-noop-steps').fill('12')
+    await page.locator('#train-method-noop-step_ms').fill('250')
+    await page.getByRole('button', { name: 'Launch training job' }).click()
+    await page.waitForURL(/#\/jobs\/(?!new$)[\w-]+$/)
+    jobId = page.url().split('/').pop()!
+    const curve = page.locator('#job-curves figure[data-metric="progress"] polyline')
+    // drawn while the job runs, then complete: one point per step
+    await curve.waitFor()
+    const pointsWhileRunning = (await curve.getAttribute('points'))!.split(' ').length
+    await page.locator('#job-status', { hasText: 'succeeded' }).waitFor()
+    await expect(curve.getAttribute('points').then((p) => p!.split(' ').length)).resolves.toBe(12)
+    expect(pointsWhileRunning).toBeLessThan(12)
+    await page.locator('#job-log td', { hasText: 'step 12/12' }).waitFor()
+    await screenshot(page, '03-job-page')
+
+    await page.getByRole('link', { name: 'Training jobs' }).click()
+    const row = page.locator('#jobs-table tbody tr', { hasText: jobId })
+    await row.locator('.status', { hasText: 'succeeded' }).waitFor()
+    await expect(row.locator('.progress-label').textContent()).resolves.toBe('100% · 12')
+  })
+
+  it('downloads a checkpoint\'s merged and adapter files with the key', async () => {
+    const weights = new Uint8Array(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256))
+    const files: Record<string, { path: string; blobKey: string; bytes: number; sha256: string }[]> = {}
+    for (const [format, name] of [['merged', 'model.safetensors'], ['adapter', 'adapter_model.safetensors']]) {
+      const blobKey = `projects/browser/checkpoints/${jobId}/${format}/${name}`
+      files[format] = [{ path: name, blobKey, ...await platform.blobs.put(blobKey, weights) }]
+    }
+    const checkpoint = await insertCheckpoint(platform.database.db, {
+      projectId: 'browser', jobId, step: 12, kind: 'merged', metrics: { reward_mean: 0.5 }, files,
+    })
+    await page.goto(`${platform.base}/dashboard#/jobs/${jobId}`)
+    for (const format of ['merged', 'adapter']) {
+      const downloaded = page.waitForEvent('download')
+      await page.getByRole('button', { name: `Download ${format} checkpoint ${checkpoint.id}` }).click()
+      const download = await downloaded
+      expect(download.suggestedFilename()).toBe(format === 'merged' ? 'model.safetensors' : 'adapter_model.safetensors')
+      const chunks: Buffer[] = []
+      for await (const chunk of (await download.createReadStream())) chunks.push(chunk as Buffer)
+      expect(new Uint8Array(Buffer.concat(chunks))).toEqual(weights)
+    }
+    await screenshot(page, '04-checkpoints')
+  })
+
+  it('cancels a running job', async () => {
+    await page.goto(`${platform.base}/dashboard#/jobs/new`)
+    await page.getByLabel('Method').selectOption('noop')
+    await page.locator('#train-method-noop-steps').fill('1000')
+    await page.locator('#train-method-noop-step_ms').fill('100')
+    await page.getByRole('button', { name: 'Launch training job' }).click()
+    await page.locator('#job-status', { hasText: 'running' }).waitFor()
+    await page.getByRole('button', { name: 'Cancel job' }).click()
+    await page.locator('#job-status', { hasText: 'cancelled' }).waitFor()
+    await page.locator('#job-log td', { hasText: 'Job cancelled' }).waitFor()
+  })
+
+  it('plays a question through the agent and the large LLM, turn by turn', async () => {
+    await page.getByRole('link', { name: 'Playground' }).click()
+    await expect.poll(() => page.locator('#playground-model').inputValue()).toBe(platform.agentName)
+    await page.getByLabel('Question').fill('What is 2 + 2?')
+    const form = page.locator('#playground-form')
+    await form.getByLabel('Base URL').fill(platform.env.baseURL)
+    await form.getByLabel('Model').fill('arith')
+    await form.getByLabel('Max new tokens per agent turn').fill('12')
+    await page.getByRole('button', { name: 'Ask' }).click()
+    await page.locator('#transcript .bubble.final').waitFor({ timeout: 45_000 })
+    // greedy: the same request without streaming gives the same episode, which the transcript shows turn by turn
+    const completion = await (await fetch(`${platform.base}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${platform.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: platform.agentName, max_tokens: 12, messages: [{ role: 'user', content: 'What is 2 + 2?' }],
+        environment: { base_url: platform.env.baseURL, model: 'arith' },
+      }),
+    })).json() as any
+    await expect(page.locator('#transcript .bubble.agent h4').allTextContents())
+      .resolves.toEqual(completion.turns.map((_: unknown, i: number) => `Agent · turn ${i + 1}`))
+    const calls = completion.turns.filter((t: any) => t.prompt !== null).length
+    await expect(page.locator('#transcript .bubble.environment').count()).resolves.toBe(calls)
+    await expect(page.locator('#transcript .bubble.final h4').textContent()).resolves.toBe(`Final answer · ended by ${completion.end_reason}`)
+    await expect(page.locator('#transcript .final-answer').textContent()).resolves.toBe(completion.choices[0].message.content || '(empty)')
+    await screenshot(page, '05-playground')
+  })
+
+  it('launches an evaluation and shows its table, chart and trajectories', { timeout: 120_000 }, async () => {
+    await page.getByRole('link', { name: 'New evaluation' }).click()
+    await page.getByRole('button', { name: 'Launch evaluation' }).click()
+    await page.locator('[data-error-for="datasets"]', { hasText: 'datasets' }).waitFor()
+
+    // an upload with a bad row is refused with the row named; a good one becomes a dataset
+    const upload = page.locator('#eval-upload')
+    await upload.getByLabel('Dataset file').setInputFiles({
+      name: 'bad.jsonl', mimeType: 'application/json', buffer: Buffer.from('{"question": "What is 1 + 1?", "golds": ["2"]}\n{"question": "no golds"}\n'),
+    })
+    await upload.getByRole('button', { name: 'Upload' }).click()
+    await upload.locator('[data-error-for="file"]', { hasText: 'row 2' }).waitFor()
+    const arithmetic = [['3 * 4', '12'], ['10 - 7', '3'], ['6 + 9', '15'], ['8 / 2', '4']]
+      .map(([q, a]) => JSON.stringify({ question: `What is ${q}?`, golds: [a] })).join('\n')
+    await upload.getByLabel('Dataset file').setInputFiles({ name: 'arithmetic.jsonl', mimeType: 'application/json', buffer: Buffer.from(arithmetic) })
+    await upload.getByRole('button', { name: 'Upload' }).click()
+    await upload.locator('.upload-result', { hasText: 'Uploaded arithmetic.jsonl: 4 rows' }).waitFor()
+    const fileId = await page.locator('#eval-file').inputValue()
+    expect(fileId).toMatch(/^file-/)
+
+    const form = page.locator('#eval-form')
+    await form.getByLabel('gsm8k (math)').check()
+    await form.getByLabel(/^cot:/).uncheck()
+    await form.getByLabel('Base URL').fill(platform.env.baseURL)
+    await form.getByLabel('Model', { exact: true }).first().fill('arith')
+    await page.locator('#eval-agent-model').fill(platform.agentDir)
+    await form.getByLabel('Max turns').fill('2')
+    await form.getByLabel('Max new tokens per turn').fill('12')
+    await form.getByLabel('Rows per dataset').fill('4')
+    await form.getByLabel('Batch size').fill('4')
+    await form.getByLabel('Bootstrap resamples').fill('200')
+    await page.getByRole('button', { name: 'Launch evaluation' }).click()
+    await page.waitForURL(/#\/evaluations\/(?!new$)[\w-]+$/)
+    const evalId = page.url().split('/').pop()!
+    await page.locator('#eval-status .status-succeeded, #eval-status .status-failed').waitFor({ timeout: 90_000 })
+    expect((await api(`/v1/evaluations/${evalId}`)).error).toBeNull()
+
+    // the paper-style table: one line per mode and the paired difference, with intervals
+    const table = page.locator('#eval-table table.results')
+    await table.waitFor()
+    // the same table as the API's markdown, cell for cell: sets as columns, one line per mode and the paired difference
+    const results = await api(`/v1/evaluations/${evalId}/results`)
+    const markdown = (results.table_markdown as string).split('\n').filter((line) => line.startsWith('| '))
+      .map((line) => line.slice(2, -2).split(' | '))
+    expect(markdown[0]).toEqual(['Method', 'gsm8k (EM)', `${fileId} (EM)`, 'Avg all'])
+    const shown = await table.locator('tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent)))
+    expect(shown).toEqual(markdown)
+    expect(shown.map((line) => line[0])).toEqual(['Method', 'Direct (environment alone)', 'Prompt-R1 agent', 'Agent − Direct (paired)'])
+    await expect(page.locator('#eval-chart svg rect.bar').count()).resolves.toBe(4)
+
+    // the rows, filtered as the API's rows say they should be
+    const rows = (await (await fetch(`${platform.base}/v1/evaluations/${evalId}/results?format=jsonl`, {
+      headers: { authorization: `Bearer ${platform.key}` },
+    })).text()).trim().split('\n').map((line) => JSON.parse(line))
+    expect(rows).toHaveLength(16)
+    await page.locator('#rows-count', { hasText: '16 of 16 rows' }).waitFor()
+    await page.getByLabel('No call made').check()
+    const noCall = rows.filter((r) => r.environment_calls === 0).length
+    await page.locator('#rows-count', { hasText: `${noCall} of 16 rows` }).waitFor()
+    await page.getByLabel('No call made').uncheck()
+    await page.getByLabel('Wrong answers').check()
+    const wrong = rows.filter((r) => r.scores.em !== 1 && r.scores.math_equal !== 1).length
+    await page.locator('#rows-count', { hasText: `${wrong} of 16 rows` }).waitFor()
+    await page.getByLabel('Wrong answers').uncheck()
+    await page.locator('#rows-filters').getByLabel('Dataset').selectOption('gsm8k')
+    await page.locator('#rows-filters').getByLabel('Mode').selectOption('agent')
+    await page.locator('#rows-count', { hasText: '4 of 16 rows' }).waitFor()
+
+    const agentRow = rows.find((r) => r.mode === 'agent' && r.row === 0)
+    await page.getByRole('button', { name: 'Open trajectory of gsm8k row 0 agent' }).click()
+    const trajectory = page.getByRole('article', { name: 'Trajectory' })
+    await trajectory.locator('h3', { hasText: 'gsm8k row 0 · agent' }).waitFor()
+    await expect(trajectory.locator('.turn').count()).resolves.toBe(agentRow.trajectory.length)
+    await expect(trajectory.locator('.turn h4').first().textContent()).resolves.toBe(`Turn 1 · ${agentRow.trajectory[0].kind}`)
+    await expect(trajectory.locator('dd').first().textContent()).resolves.toBe(agentRow.question)
+    await screenshot(page, '06-evaluation')
+
+    const downloaded = page.waitForEvent('download')
+    await page.getByRole('button', { name: 'Download rows (CSV)' }).click()
+    expect((await downloaded).suggestedFilename()).toBe(`${evalId}.csv`)
+
+    await page.getByRole('link', { name: 'Evaluations' }).click()
+    await page.locator('#evals-table tbody tr', { hasText: evalId }).locator('.status', { hasText: 'succeeded' }).waitFor()
+  })
+
+  it('ran without script errors or blocked resources', () => {
+    expect(errors, errors.join('\n')).toEqual([])
+  })
+})
