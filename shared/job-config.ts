@@ -16,6 +16,15 @@ export const grpoHyperparameters = z.strictObject({
   max_turns: z.number().int().min(1).max(32).default(5),
   validation_every: z.number().int().min(1).default(10),
   checkpoint_every: z.number().int().min(1).default(10),
+  // This project's trainer, not the published recipe; unset: LoRA rank 8, alpha 16 on every
+  // projection, micro-batches of 4 sequences. lora_rank 0: full fine-tuning.
+  lora_rank: z.number().int().min(0).max(1024).optional(),
+  lora_alpha: z.number().positive().max(1_000_000).optional(),
+  // Comma-separated projections among q, k, v, o, gate, up, down (a string, as a form field sends it).
+  lora_targets: z.string().regex(/^(q|k|v|o|gate|up|down)(,(q|k|v|o|gate|up|down))*$/, 'must be comma-separated projections among q, k, v, o, gate, up, down').optional(),
+  micro_batch_size: z.number().int().min(1).max(4096).optional(),
+  // recompute each layer's activations in the backward pass: less memory, one more forward
+  recompute: z.boolean().optional(),
 })
 
 // A job that does no work: it walks through the job states with events. Tests and health checks

@@ -10,7 +10,9 @@ const NOOP = noopMethod.parse({})
 // an optional field's default as the API applies it
 const defaultOf = (schema: { parse(value: unknown): unknown }) => schema.parse(undefined) as number
 
-const HYPERPARAMETERS: { key: keyof typeof GRPO; label: string }[] = [
+// the published recipe's numbers; the trainer's own options (LoRA, recomputation) keep their defaults
+type NumberKey = { [K in keyof typeof GRPO]-?: (typeof GRPO)[K] extends number ? K : never }[keyof typeof GRPO]
+const HYPERPARAMETERS: { key: NumberKey; label: string }[] = [
   { key: 'group_size', label: 'Group size (answers per prompt)' },
   { key: 'prompts_per_step', label: 'Prompts per step' },
   { key: 'steps', label: 'Steps' },

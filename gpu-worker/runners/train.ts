@@ -30,8 +30,6 @@ import type { JobRunner } from '../worker.ts'
 export interface TrainRunnerOptions {
   /** The environment LLM; default: PROMPT_R1_ENV_BASE_URL / _MODEL / _API_KEY. */
   environment?: Environment
-  /** Adapters to train; null: full fine-tuning. Default rank 8, alpha 16, every projection. */
-  lora?: LoraOptions | null
   /** Overrides of the derived GRPO options (tests use small turn and token limits). */
   overrides?: Partial<GrpoOptions>
   threads?: number
@@ -54,15 +52,20 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
     const base = openCheckpoint(await resolveCheckpoint(config.model!, defaultCacheDir()))
     const data = await datasetRows(db, blobs, job.projectId, config.training_file!)
     const validation = config.validation_file ? await datasetRows(db, blobs, job.projectId, config.validation_file) : undefined
-    const lora = options.lora === undefined ? DEFAULT_LORA : options.lora ?? undefined
+    // lora_rank 0: full fine-tuning; otherwise adapters, each field defaulting to DEFAULT_LORA's.
+    const lora: LoraOptions | undefined = hp.lora_rank === 0 ? undefined : {
+      rank: hp.lora_rank ?? DEFAULT_LORA.rank,
+      alpha: hp.lora_alpha ?? DEFAULT_LORA.alpha,
+      targets: hp.lora_targets ? ([...new Set(hp.lora_targets.split(','))] as LoraTarget[]) : DEFAULT_LORA.targets,
+    }
     const grpo: GrpoOptions = {
       steps: hp.steps, groupSize: hp.group_size, promptsPerStep: hp.prompts_per_step, updatesPerStep: hp.updates_per_step,
-      microBatchSize: 4,
+      microBatchSize: hp.micro_batch_size ?? 4,
       loss: { ...GRPO_LOSS_DEFAULTS, klCoef: hp.kl_coef, clipLow: hp.clip_ratio, clipHigh: hp.clip_ratio, dualClip: hp.dual_clip },
       optimizer: { ...ADAMW_DEFAULTS, lr: hp.learning_rate },
       aggregation: { kind: 'token-mean' }, scaleByStd: true,
       protocol: { ...TRAINING_OPTIONS, maxTurns: hp.max_turns },
-      lora, seed: config.seed ?? 0, threads: options.threads ?? env.agent.engine.threads,
+      lora, recompute: hp.recompute, seed: config.seed ?? 0, threads: options.threads ?? env.agent.engine.threads,
       checkpointEvery: hp.checkpoint_every, validationEvery: hp.validation_every,
       ...options.overrides,
     }
@@ -101,7 +104,7 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
       await trainer.dispose()
       rmSync(workDir, { recursive: true, force: true })
     }
-    return { result: { steps_completed: trainer.step, checkpoint_id: lastCheckpoint } }
+    return { result: { steps_completed: trainer.step, merged_checkpoint_id: lastCheckpoint } }
   }
 }
 

@@ -166,12 +166,24 @@ function minMax(c: Ctx, n: Node, gy: string, firstWins: string) {
   return binary(c, n, c.needs(0) ? c.g.where(firstWins, gy, zero) : null, c.needs(1) ? c.g.where(firstWins, zero, gy) : null)
 }
 
+export interface GradOptions {
+  /**
+   * Per-segment recomputation (activation checkpointing): values of the forward, in order, that
+   * cut it into segments (for a transformer, the residual stream between layers). The nodes
+   * between two consecutive checkpoints are emitted again right before their backward, from the
+   * first checkpoint, and their gradient rules read those recomputed values, so a segment's
+   * activations are alive only while its own backward runs (onnxruntime frees a value after its
+   * last consumer). Costs one more forward of the segments; gives identical gradients.
+   */
+  recompute?: string[]
+}
+
 /**
  * Appends to `g` the gradient of the scalar `loss` with respect to each of `params` (graph inputs
  * or weights) and returns the gradient value names. Only values on a path from a parameter to the
  * loss are differentiated.
  */
-export function grad(g: Graph, loss: string, params: string[]): Map<string, string> {
+export function grad(g: Graph, loss: string, params: string[], options: GradOptions = {}): Map<string, string> {
   const info = inferShapes(g)
   const forward = [...g.nodes]
   const get = (v: string) => {
@@ -196,14 +208,52 @@ export function grad(g: Graph, loss: string, params: string[]): Map<string, stri
     const summed = ops.reduceSum(gr, axes, 1)
     return lead > 0 ? g.reshape(summed, g.shape(x)) : summed
   }
-  for (const n of [...forward].reverse()) {
+
+  // Segment k: the forward nodes after the producer of checkpoint k, up to and including that of checkpoint k + 1.
+  const cuts = (options.recompute ?? []).map((v) => {
+    const at = forward.findIndex((n) => n.outputs.includes(v))
+    if (at < 0) throw new Error(`recompute: no node produces ${v}`)
+    return at
+  })
+  cuts.forEach((at, k) => { if (k && at <= cuts[k - 1]) throw new Error('recompute: checkpoints must be in forward order') })
+  const segmentEnds = new Map(cuts.slice(1).map((end, k) => [end, k]))
+  // Node index -> the node as its backward sees it (inputs and outputs renamed to recomputed values).
+  const recomputed = new Map<number, Node>()
+  const recompute = (k: number) => {
+    const [from, to] = [cuts[k], cuts[k + 1]]
+    const [checkpoint, end] = [options.recompute![k], options.recompute![k + 1]]
+    const gy = grads.get(end)
+    if (!gy) return
+    // The copies must run when the backward reaches this segment, not right after the forward
+    // (which would keep their values alive as long as the originals): so their input depends on
+    // the segment's output gradient, through an exact zero (0 * a finite sum).
+    const zero = g.mul(ops.reduceSum(gy, [...get(end).shape.keys()], 0), g.scalar(0))
+    const start = g.add(checkpoint, zero)
+    info.set(start, get(checkpoint))
+    const rename = new Map([[checkpoint, start]])
+    for (let i = from + 1; i <= to; i++) {
+      const n = forward[i]
+      const copy: Node = { ...n, inputs: n.inputs.map((v) => rename.get(v) ?? v), outputs: n.outputs.map((o) => `${o}.re`) }
+      n.outputs.forEach((o, j) => {
+        rename.set(o, copy.outputs[j])
+        info.set(copy.outputs[j], get(o))
+      })
+      g.nodes.push(copy)
+      recomputed.set(i, copy)
+    }
+  }
+
+  for (let i = forward.length - 1; i >= 0; i--) {
+    const segment = segmentEnds.get(i)
+    if (segment !== undefined) recompute(segment)
+    const n = forward[i]
     const gy = grads.get(n.outputs[0])
     if (!gy || !n.inputs.some(differentiable)) continue
     const rule = RULES[n.op]
     if (!rule) throw new Error(`no gradient rule for ${n.op}`)
-    const ctx: Ctx = { g, ops, info: get, needs: (i) => differentiable(n.inputs[i]), unbroadcast }
-    rule(ctx, n, gy).forEach((gx, i) => {
-      const x = n.inputs[i]
+    const ctx: Ctx = { g, ops, info: get, needs: (j) => differentiable(n.inputs[j]), unbroadcast }
+    rule(ctx, recomputed.get(i) ?? n, gy).forEach((gx, j) => {
+      const x = n.inputs[j]
       if (!gx || !differentiable(x)) return
       const prev = grads.get(x)
       grads.set(x, prev ? g.add(prev, gx) : gx)

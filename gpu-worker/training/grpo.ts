@@ -18,10 +18,10 @@ import { EnginePolicy } from '../engine/policy.ts'
 import { seededRandom } from '../engine/sampling.ts'
 import { Engine } from '../engine/session.ts'
 import type { GrpoLossOptions } from './loss.ts'
-import { type LoraOptions, PolicyModel } from './model.ts'
+import { type LoraOptions, PolicyModel, type TrainRow } from './model.ts'
 import { type AdamWOptions, AdamW } from './optim.ts'
 import { latestTrainState, loadTrainState, saveTrainState, writeMergedModel } from './state.ts'
-import { type Aggregation, type ScoredRow, optimizerStep, prepareMicroBatches } from './update.ts'
+import { type Aggregation, type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches } from './update.ts'
 
 export interface GrpoOptions {
   steps: number
@@ -39,11 +39,26 @@ export interface GrpoOptions {
   protocol: ProtocolOptions
   /** LoRA adapters; without, full fine-tuning. */
   lora?: LoraOptions
+  /** Per-layer recomputation in the backward (less activation memory, one more forward per update). */
+  recompute?: boolean
   seed: number
   threads?: number
   checkpointEvery: number
   /** Greedy validation every k steps (0: never). */
   validationEvery: number
+  /** A supervised stage on `GrpoInput.demonstrations` before the first GRPO step (none by default). */
+  warmStart?: WarmStartOptions
+}
+
+/**
+ * The supervised warm-start: `steps` optimizer steps of the token NLL over batches of `batchSize`
+ * demonstrations (micro-batches of `microBatchSize`), loss only on mask-1 tokens (the agent's own),
+ * with its own AdamW, so GRPO's optimizer starts fresh.
+ */
+export interface WarmStartOptions {
+  steps: number
+  batchSize: number
+  optimizer: AdamWOptions
 }
 
 export type StepMetrics = Record<string, number>
@@ -54,6 +69,8 @@ export interface GrpoInput {
   environment: Environment
   data: DatasetRow[]
   validation?: DatasetRow[]
+  /** Trajectories for the warm-start (e.g. recordDemonstrations); their loss masks are used as they are. */
+  demonstrations?: TrainRow[]
   options: GrpoOptions
   /** Scratch folder for the per-step rollout model. */
   workDir: string
@@ -62,6 +79,7 @@ export interface GrpoInput {
   /** The episode's reward; default: the dual-constrained reward, 0 for an episode that ends on environment tokens. */
   reward?: (t: Trajectory, row: DatasetRow) => number
   onStep?: (step: number, metrics: StepMetrics) => Promise<void> | void
+  onWarmStartStep?: (step: number, metrics: StepMetrics) => Promise<void> | void
   onCheckpoint?: (step: number, dir: string, metrics: StepMetrics) => Promise<void> | void
   signal?: AbortSignal
 }
@@ -89,6 +107,21 @@ export function stepSeed(seed: number, stream: number, step: number): number {
   return Math.floor(r() * 2 ** 32)
 }
 
+/** Batch `index` of `size` draws: consecutive items of a per-epoch shuffle of `items`, seeded by (seed, stream, epoch). */
+function shuffledDraws<T>(items: T[], size: number, index: number, seed: number, stream: number): T[] {
+  return Array.from({ length: size }, (_, i) => {
+    const position = index * size + i
+    const epoch = Math.floor(position / items.length)
+    const order = items.map((_, k) => k)
+    const random = seededRandom(stepSeed(seed, stream, epoch))
+    for (let k = order.length - 1; k > 0; k--) {
+      const j = Math.floor(random() * (k + 1))
+      ;[order[k], order[j]] = [order[j], order[k]]
+    }
+    return items[order[position % items.length]]
+  })
+}
+
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0)
 
 export class GrpoTrainer {
@@ -97,8 +130,9 @@ export class GrpoTrainer {
 
   static async create(input: GrpoInput): Promise<GrpoTrainer> {
     const o = input.options
+    if (o.warmStart && !input.demonstrations?.length) throw new Error('a warm-start needs demonstrations')
     const model = await PolicyModel.create(input.base.config, (name) => input.base.weights.read(name, 'float32'), {
-      lora: o.lora, loss: o.loss, threads: o.threads, seed: stepSeed(o.seed, 0, -1),
+      lora: o.lora, loss: o.loss, threads: o.threads, seed: stepSeed(o.seed, 0, -1), sft: !!o.warmStart, recompute: o.recompute,
     })
     const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer))
     const saved = input.checkpoints && (await latestTrainState(input.checkpoints.store, input.checkpoints.prefix))
@@ -111,19 +145,26 @@ export class GrpoTrainer {
 
   /** The prompts of step k: consecutive draws from a per-epoch shuffle of the data. */
   private prompts(step: number): DatasetRow[] {
-    const { data } = this.input
-    const P = this.input.options.promptsPerStep
-    return Array.from({ length: P }, (_, i) => {
-      const position = step * P + i
-      const epoch = Math.floor(position / data.length)
-      const order = data.map((_, k) => k)
-      const random = seededRandom(stepSeed(this.input.options.seed, 1, epoch))
-      for (let k = order.length - 1; k > 0; k--) {
-        const j = Math.floor(random() * (k + 1))
-        ;[order[k], order[j]] = [order[j], order[k]]
-      }
-      return data[order[position % data.length]]
-    })
+    return shuffledDraws(this.input.data, this.input.options.promptsPerStep, step, this.input.options.seed, 1)
+  }
+
+  /**
+   * The supervised warm-start on the demonstrations (GrpoOptions.warmStart). It belongs to step 0:
+   * `run` plays it before the first GRPO step of a fresh run, never after a resume (the restored
+   * weights already include it). `onWarmStartStep` gets each step's NLL.
+   */
+  async warmStart(): Promise<void> {
+    const o = this.input.options
+    const w = o.warmStart
+    if (!w) return
+    const optimizer = new AdamW(w.optimizer)
+    for (let k = 0; k < w.steps; k++) {
+      this.input.signal?.throwIfAborted()
+      const rows = shuffledDraws(this.input.demonstrations!, w.batchSize, k, o.seed, 3)
+      const micro = demonstrationBatches(rows, o.microBatchSize, this.input.tokenizer.padId)
+      const r = await optimizerStep(this.model, optimizer, micro, { kind: 'token-mean' }, 'sft')
+      await this.input.onWarmStartStep?.(k + 1, { warmstart_step: k + 1, nll: r.loss, grad_norm: r.gradNorm, lr: r.lr })
+    }
   }
 
   /** Writes the current policy as a model folder and opens it in the engine for rollouts. */
@@ -215,6 +256,7 @@ export class GrpoTrainer {
   /** Runs steps until `until` (default: the configured number), checkpointing every k steps and at the end. */
   async run(until = this.input.options.steps): Promise<void> {
     const o = this.input.options
+    if (this.step === 0 && until > 0) await this.warmStart()
     while (this.step < Math.min(until, o.steps)) {
       this.input.signal?.throwIfAborted()
       const metrics = await this.trainStep()

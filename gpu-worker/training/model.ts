@@ -68,6 +68,23 @@ export interface PolicyModelOptions {
   threads?: number
   /** Seeds the adapters' initial A factors. */
   seed?: number
+  /** Also build a session for the supervised objective (token NLL), for a warm-start on demonstrations. */
+  sft?: boolean
+  /** Recompute each layer's activations in the backward (activation checkpointing): less memory, one more forward. */
+  recompute?: boolean
+}
+
+/**
+ * The residual stream at each layer boundary of a Qwen3 graph: the input of every layer's
+ * input_layernorm, then the input of the final norm. RMSNorm is x * (1 / rms) * w, so the node
+ * that reads the norm weight takes x * (1 / rms), whose first input is x.
+ */
+export function residualStream(g: Graph, c: Qwen3Config): string[] {
+  const norms = [...Array.from({ length: c.numLayers }, (_, i) => `model.layers.${i}.input_layernorm.weight`), 'model.norm.weight']
+  return norms.map((weight) => {
+    const scaled = g.nodes.find((n) => n.op === 'Mul' && n.inputs[1] === weight)!.inputs[0]
+    return g.nodes.find((n) => n.outputs.includes(scaled))!.inputs[0]
+  })
 }
 
 /** A batch laid out for the graph: rows right-padded to L; position i predicts token i + 1. */
@@ -118,6 +135,7 @@ export class PolicyModel {
     private readonly shapes: Map<string, number[]>,
     private readonly train: ort.InferenceSession,
     private readonly forward: ort.InferenceSession,
+    private readonly sft: ort.InferenceSession | null,
   ) {}
 
   static async create(c: Qwen3Config, load: (name: string) => FloatArray, options: PolicyModelOptions): Promise<PolicyModel> {
@@ -127,7 +145,7 @@ export class PolicyModel {
       if (float === 'float32') return v instanceof Float32Array ? v : Float32Array.from(v)
       return v instanceof Float64Array ? v : Float64Array.from(v)
     }
-    const built = (head: 'train' | 'logprobs') => {
+    const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => {
       const g = buildQwen3(c, loadAs, { float, logits: 'all' })
       g.outputs.length = 0 // the KV cache outputs are not needed here
       let adapters: Adapter[] = []
@@ -140,8 +158,8 @@ export class PolicyModel {
         const targets = g.input('targets', 'int64', ['batch_size', 'sequence_length'])
         exposeOutput(g, 'token_logprobs', tokenLogprobs(g, logits, targets, c.vocabSize).tokenLogp, float, ['batch_size', 'sequence_length'])
       } else {
-        const { loss, tokenLogp, metrics } = addGrpoLoss(g, logits, c.vocabSize, options.loss)
-        const grads = grad(g, loss, params)
+        const { loss, tokenLogp, metrics } = addGrpoLoss(g, logits, c.vocabSize, lossOptions)
+        const grads = grad(g, loss, params, { recompute: options.recompute ? residualStream(g, c) : undefined })
         exposeOutput(g, 'loss', loss, float, [])
         exposeOutput(g, 'token_logprobs', tokenLogp, float, ['batch_size', 'sequence_length'])
         for (const [name, value] of Object.entries(metrics)) exposeOutput(g, `metric.${name}`, value, float, [])
@@ -171,12 +189,14 @@ export class PolicyModel {
       for (const [name, v] of train.initial) params.set(name, v.slice())
     }
     const initial = new Map([...params].map(([k, v]) => [k, v.slice()]))
-    const [trainSession, forwardSession] = await Promise.all([
+    const [trainSession, forwardSession, sftSession] = await Promise.all([
       ort.InferenceSession.create(train.g.toBytes(), sessionOptions),
       ort.InferenceSession.create(forward.g.toBytes(), sessionOptions),
+      // The same graph with the NLL as its loss; it reads the same parameter values.
+      options.sft ? ort.InferenceSession.create(built('train', { ...options.loss, objective: 'sft' }).g.toBytes(), sessionOptions) : null,
     ])
     const scale = options.lora ? options.lora.alpha / options.lora.rank : 0
-    return new PolicyModel(c, float, train.adapters, scale, params, initial, shapes, trainSession, forwardSession)
+    return new PolicyModel(c, float, train.adapters, scale, params, initial, shapes, trainSession, forwardSession, sftSession)
   }
 
   /** The shape of a trainable parameter. */
@@ -209,8 +229,15 @@ export class PolicyModel {
     return out.token_logprobs.data as FloatArray
   }
 
-  /** Loss, metrics and the gradient of every parameter for one micro-batch. */
-  async gradients(batch: PackedBatch, x: { advantages: ArrayLike<number>; oldLogprobs: ArrayLike<number>; refLogprobs: ArrayLike<number>; denominator: number }): Promise<StepResult> {
+  /**
+   * Loss, metrics and the gradient of every parameter for one micro-batch, under the GRPO loss or
+   * (models created with `sft`) the supervised NLL, which ignores advantages and old/reference logprobs.
+   */
+  async gradients(
+    batch: PackedBatch, x: { advantages: ArrayLike<number>; oldLogprobs: ArrayLike<number>; refLogprobs: ArrayLike<number>; denominator: number },
+    objective: 'grpo' | 'sft' = 'grpo',
+  ): Promise<StepResult> {
+    const session = objective === 'sft' ? this.sft ?? fail('this model was created without the sft objective') : this.train
     const { B, L } = batch
     const feeds = {
       ...this.feeds(batch, this.params, true),
@@ -220,7 +247,7 @@ export class PolicyModel {
       ref_logprobs: this.tensor(x.refLogprobs, [B, L]),
       loss_denominator: this.tensor([x.denominator], []),
     }
-    const out = await this.train.run(feeds)
+    const out = await session.run(feeds)
     const metrics = {} as Record<LossMetric, number>
     for (const key of Object.keys(out)) if (key.startsWith('metric.')) metrics[key.slice(7) as LossMetric] = Number(out[key].data[0])
     const grads = new Map([...this.params.keys()].map((p) => [p, out[`grad.${p}`].data as FloatArray]))
@@ -246,5 +273,7 @@ export class PolicyModel {
     return merged
   }
 
-  async dispose() { await Promise.all([this.train.release(), this.forward.release()]) }
+  async dispose() { await Promise.all([this.train.release(), this.forward.release(), this.sft?.release()]) }
 }
+
+const fail = (message: string): never => { throw new Error(message) }

@@ -35,10 +35,23 @@ export async function prepareMicroBatches(model: PolicyModel, rows: ScoredRow[],
   return out
 }
 
+/** Micro-batches of demonstrations for the supervised objective, which reads no advantages or old/reference logprobs. */
+export function demonstrationBatches(rows: TrainRow[], size: number, padId: number): MicroBatch[] {
+  const out: MicroBatch[] = []
+  for (let i = 0; i < rows.length; i += size) {
+    const batch = packBatch(rows.slice(i, i + size), padId)
+    const zeros = new Float64Array(batch.B * batch.L)
+    out.push({ batch, advantages: Array.from(zeros), oldLogprobs: zeros, refLogprobs: zeros })
+  }
+  return out
+}
+
 export interface UpdateResult { loss: number; metrics: Record<LossMetric, number>; gradNorm: number; lr: number }
 
 /** Accumulates the gradients of `micro` (one mini-batch) and applies one optimizer step. */
-export async function optimizerStep(model: PolicyModel, optimizer: AdamW, micro: MicroBatch[], aggregation: Aggregation): Promise<UpdateResult> {
+export async function optimizerStep(
+  model: PolicyModel, optimizer: AdamW, micro: MicroBatch[], aggregation: Aggregation, objective: 'grpo' | 'sft' = 'grpo',
+): Promise<UpdateResult> {
   const denominator = aggregation.kind === 'token-mean'
     ? Math.max(1, micro.reduce((s, m) => s + m.batch.lossMask.reduce((a, b) => a + b, 0), 0))
     : micro.reduce((s, m) => s + m.batch.B, 0) * aggregation.normLength
@@ -46,7 +59,7 @@ export async function optimizerStep(model: PolicyModel, optimizer: AdamW, micro:
   const metrics = {} as Record<LossMetric, number>
   let loss = 0
   for (const m of micro) {
-    const r = await model.gradients(m.batch, { advantages: m.advantages, oldLogprobs: m.oldLogprobs, refLogprobs: m.refLogprobs, denominator })
+    const r = await model.gradients(m.batch, { advantages: m.advantages, oldLogprobs: m.oldLogprobs, refLogprobs: m.refLogprobs, denominator }, objective)
     accumulate(grads, r.grads)
     loss += r.loss
     for (const [k, v] of Object.entries(r.metrics) as [LossMetric, number][]) {

@@ -3,6 +3,7 @@
 // later attempt that resumes after the last checkpoint and ends with the merged checkpoint.
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
+import { readAll } from '../../shared/blob/store.ts'
 import { listCheckpoints } from '../../shared/db/checkpoints.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
 import { insertFile } from '../../shared/db/files.ts'
@@ -32,12 +33,14 @@ describePostgres('train runner', () => {
       projectId: 'p', kind: 'train', maxAttempts: 3,
       config: {
         model, training_file: 'file-train', seed: 1,
-        method: { type: 'grpo', grpo: { hyperparameters: { steps: 3, group_size: 2, prompts_per_step: 1, updates_per_step: 1, checkpoint_every: 1, learning_rate: 1e-3 } } },
+        method: { type: 'grpo', grpo: { hyperparameters: {
+          steps: 3, group_size: 2, prompts_per_step: 1, updates_per_step: 1, checkpoint_every: 1, learning_rate: 1e-3,
+          lora_rank: 2, lora_alpha: 4, lora_targets: 'q,v', micro_batch_size: 1,
+        } } },
       },
     })
     const runner = trainRunner({
       environment: { complete: async () => ({ content: '2', usage: { promptTokens: 1, completionTokens: 1 } }) },
-      lora: { rank: 2, alpha: 4, targets: ['q', 'v'] },
       overrides: { protocol: { ...TRAINING_OPTIONS, maxTurns: 1, maxNewTokensPerTurn: 6 } },
       threads: 1,
       workDir: tempDir(),
@@ -59,10 +62,13 @@ describePostgres('train runner', () => {
     if (page === 'invalid_cursor') throw new Error('unexpected')
     expect(page.data.map((c) => [c.step, c.kind])).toEqual([[3, 'merged'], [2, 'adapter'], [1, 'adapter']])
     const final = page.data[0]
-    expect(second.result?.checkpoint_id).toBe(final.id)
+    expect(second.result?.merged_checkpoint_id).toBe(final.id)
     expect(final.files.merged.map((f) => f.path)).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
     expect(final.files.adapter.map((f) => f.path)).toEqual(['adapter_config.json', 'adapter_model.safetensors'])
     expect(await blobs.size(final.files.merged[2].blobKey)).toBe(final.files.merged[2].bytes)
+    // The job's LoRA hyperparameters reached the adapters.
+    const adapterConfig = JSON.parse(new TextDecoder().decode(await readAll((await blobs.get(final.files.adapter[0].blobKey))!)))
+    expect(adapterConfig).toMatchObject({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] })
     expect(typeof final.metrics?.reward_mean).toBe('number')
   })
 })

@@ -1,0 +1,13 @@
+// npm run bench: every benchmark, one after the other, each in its own process (so neither sees
+// the other's memory or threads): bench/engine.ts (decode) and bench/train.ts (train step). Their
+// tables go to bench/results/engine.md and bench/results/train.md.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+
+for (const bench of ['engine.ts', 'train.ts']) {
+  const run = spawnSync(process.execPath, [...process.execArgv, join(import.meta.dirname, bench)], { stdio: 'inherit' })
+  if (run.status !== 0) {
+    console.error(`bench/${bench} failed (status ${run.status})`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,102 @@
+// Per-layer recomputation (activation checkpointing): the backward recomputes each layer from the
+// residual stream at its input, and the gradients are the same as without it.
+import { afterAll, describe, expect, it } from 'vitest'
+import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
+import { buildQwen3 } from '../../gpu-worker/engine/qwen3.ts'
+import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
+import { grad } from '../../gpu-worker/training/autodiff.ts'
+import { GRPO_LOSS_DEFAULTS, addGrpoLoss } from '../../gpu-worker/training/loss.ts'
+import { PolicyModel, packBatch, residualStream } from '../../gpu-worker/training/model.ts'
+import { normals, relativeError, removeTempDirs, tempDir } from './helpers.ts'
+
+afterAll(removeTempDirs)
+
+const OPTIONS = { ...GRPO_LOSS_DEFAULTS, klCoef: 0.05, entropyCoef: 0.01 }
+const LORA = { rank: 2, alpha: 4, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const }
+
+function checkpoint() {
+  const dir = tempDir()
+  const c = makeTinyCheckpoint(dir, { seed: 4, hiddenSize: 16, numHeads: 2, numKvHeads: 1, headDim: 8, intermediateSize: 24, numLayers: 3 })
+  return { c, st: new SafetensorsFolder(dir) }
+}
+
+function batchAndInputs() {
+  const rows = [
+    { tokens: [10, 20, 30, 40, 50, 60, 70, 80], promptLength: 3, lossMask: [1, 1, 0, 0, 1] },
+    { tokens: [11, 21, 31, 41, 51], promptLength: 2, lossMask: [1, 0, 1] },
+  ]
+  const batch = packBatch(rows, 0)
+  const n = batch.B * batch.L
+  const noise = normals(2 * n, 3)
+  return {
+    batch,
+    x: {
+      advantages: Array.from({ length: n }, (_, k) => (k < batch.L ? 1.3 : -0.7)),
+      oldLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[k]),
+      refLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[n + k]),
+      denominator: batch.lossMask.reduce((a, b) => a + b, 0),
+    },
+  }
+}
+
+describe('per-layer recomputation', () => {
+  it('cuts the Qwen3 graph at the residual stream between layers', () => {
+    const { c, st } = checkpoint()
+    const g = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
+    const cuts = residualStream(g, c)
+    expect(cuts).toHaveLength(c.numLayers + 1)
+    expect(g.nodes.find((n) => n.outputs.includes(cuts[0]))!.op).toBe('Gather') // the embedding
+    for (const v of cuts.slice(1)) expect(g.nodes.find((n) => n.outputs.includes(v))!.op).toBe('Add') // h + mlp(...)
+  })
+
+  it('leaves no activation inside a layer to the backward but its recomputed copy', () => {
+    const { c, st } = checkpoint()
+    const g = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
+    g.outputs.length = 0
+    const { loss } = addGrpoLoss(g, 'logits', c.vocabSize, OPTIONS)
+    const cuts = residualStream(g, c)
+    const forward = g.nodes.length
+    const [first, last] = [cuts[0], cuts.at(-1)!].map((v) => g.nodes.findIndex((n) => n.outputs.includes(v)))
+    const inside = new Set(g.nodes.slice(first + 1, last + 1).flatMap((n) => n.outputs).filter((v) => !cuts.includes(v)))
+    grad(g, loss, ['model.layers.1.mlp.up_proj.weight', 'model.embed_tokens.weight'], { recompute: cuts })
+    const backward = g.nodes.slice(forward)
+    // Every node of every layer is emitted once more, and the backward reads only those copies.
+    expect(backward.filter((n) => n.outputs.some((o) => o.endsWith('.re')))).toHaveLength(last - first)
+    expect(backward.flatMap((n) => n.inputs).filter((v) => inside.has(v))).toEqual([])
+    // Without recomputation the backward reads them directly.
+    const plain = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
+    plain.outputs.length = 0
+    const plainLoss = addGrpoLoss(plain, 'logits', c.vocabSize, OPTIONS).loss
+    const n = plain.nodes.length
+    grad(plain, plainLoss, ['model.layers.1.mlp.up_proj.weight', 'model.embed_tokens.weight'])
+    expect(plain.nodes.slice(n).flatMap((x) => x.inputs).filter((v) => inside.has(v)).length).toBeGreaterThan(0)
+  })
+
+  for (const lora of [true, false]) {
+    it(`gives bit-identical loss and gradients in float64 (${lora ? 'LoRA' : 'full fine-tuning'})`, async () => {
+      const { c, st } = checkpoint()
+      const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float64'), {
+        float: 'float64', loss: OPTIONS, seed: 1, recompute, ...(lora ? { lora: { ...LORA, targets: [...LORA.targets] } } : {}),
+      })
+      const [plain, recomputed] = [await make(false), await make(true)]
+      for (const model of [plain, recomputed]) for (const [name, v] of model.params) if (name.endsWith('lora_B.weight')) v.set(normals(v.length, name.length, 0.3))
+      const { batch, x } = batchAndInputs()
+      const [a, b] = [await plain.gradients(batch, x), await recomputed.gradients(batch, x)]
+      expect(b.loss).toBe(a.loss)
+      expect(b.grads.size).toBe(a.grads.size)
+      for (const [name, g] of a.grads) expect(Buffer.from(b.grads.get(name)!.buffer).equals(Buffer.from(g.buffer)), name).toBe(true)
+      await Promise.all([plain.dispose(), recomputed.dispose()])
+    })
+  }
+
+  it('agrees in float32 with the graph optimizer on', async () => {
+    const { c, st } = checkpoint()
+    const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float32'), { loss: OPTIONS, recompute })
+    const [plain, recomputed] = [await make(false), await make(true)]
+    const { batch, x } = batchAndInputs()
+    const [a, b] = [await plain.gradients(batch, x), await recomputed.gradients(batch, x)]
+    expect(Math.abs(b.loss - a.loss)).toBeLessThan(1e-6 * Math.abs(a.loss))
+    for (const [name, g] of a.grads) expect(relativeError(b.grads.get(name)!, g), name).toBeLessThan(1e-5)
+    await Promise.all([plain.dispose(), recomputed.dispose()])
+  })
+})
