@@ -58,7 +58,9 @@ export function createApp(deps: AppDeps) {
   })
   v1.route('/api_keys', apiKeyRoutes(db))
   v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
-  v1.route('/training/jobs', trainingJobRoutes(db, dispatcher, config.queue.maxAttempts))
+  v1.route('/training/jobs', trainingJobRoutes(db, blobs, dispatcher, {
+    maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment,
+  }))
   v1.route('/evaluations', evaluationRoutes(db, blobs, dispatcher, {
     maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment,
   }))

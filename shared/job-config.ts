@@ -38,6 +38,23 @@ export const noopMethod = z.strictObject({
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'is not a file id')
 
+// The environment LLM a job calls (an evaluation's, or a training job's instead of the worker's).
+export const evalEnvironment = z.strictObject({
+  base_url: z.string().min(1).max(2000),
+  model: z.string().min(1).max(200),
+  api_key: z.string().max(1000).optional(),
+  // sent with every environment call; none by default, so the provider's defaults apply (as published)
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+  seed: z.number().int().optional(),
+  timeout_ms: z.number().int().min(100).max(600_000).default(120_000),
+  max_retries: z.number().int().min(0).max(10).default(4),
+  concurrency: z.number().int().min(1).max(256).default(16),
+  // the response cache: a rerun of the same evaluation costs nothing
+  cache: z.boolean().default(true),
+})
+
 export const createTrainingJobBody = z.strictObject({
   model: z.string().min(1).max(500).optional(),
   training_file: id.optional(),
@@ -46,6 +63,8 @@ export const createTrainingJobBody = z.strictObject({
   suffix: z.string().max(64).regex(/^[A-Za-z0-9._-]*$/, 'may hold only letters, digits, ".", "_" and "-"').optional(),
   metadata: z.record(z.string().max(64), z.string().max(512))
     .refine((m) => Object.keys(m).length <= 16, 'may have at most 16 keys').optional(),
+  // the environment LLM of the rollouts; unset: the worker's (PROMPT_R1_ENV_*)
+  environment: evalEnvironment.optional(),
   method: z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('grpo'), grpo: z.strictObject({ hyperparameters: grpoHyperparameters.default(grpoHyperparameters.parse({})) }).default({ hyperparameters: grpoHyperparameters.parse({}) }) }),
     z.strictObject({ type: z.literal('noop'), noop: noopMethod.default(noopMethod.parse({})) }),
@@ -58,6 +77,16 @@ export const createTrainingJobBody = z.strictObject({
 })
 
 export type TrainingJobConfig = z.infer<typeof createTrainingJobBody>
+
+// Each training step's episodes, one JSONL file per step in the blob store: the train runner writes
+// them, the API reads them (docs/training.md, "Trajectories").
+export const trajectoriesPrefix = (jobId: string) => `jobs/${jobId}/trajectories/`
+export const trajectoryKey = (jobId: string, step: number) => `${trajectoriesPrefix(jobId)}step-${String(step).padStart(7, '0')}.jsonl`
+/** The step a trajectory file holds, from its key; undefined for any other key. */
+export const trajectoryStep = (key: string): number | undefined => {
+  const match = /\/trajectories\/step-(\d+)\.jsonl$/.exec(key)
+  return match ? Number(match[1]) : undefined
+}
 
 // --- evaluation jobs (docs/evaluation.md) ---
 
@@ -78,22 +107,6 @@ export const evalDatasetSpec = z.preprocess(
     kind: z.enum(TASK_KINDS).optional(),
   }),
 )
-
-export const evalEnvironment = z.strictObject({
-  base_url: z.string().min(1).max(2000),
-  model: z.string().min(1).max(200),
-  api_key: z.string().max(1000).optional(),
-  // sent with every environment call; none by default, so the provider's defaults apply (as published)
-  temperature: z.number().min(0).max(2).optional(),
-  top_p: z.number().gt(0).max(1).optional(),
-  max_tokens: z.number().int().min(1).max(1_000_000).optional(),
-  seed: z.number().int().optional(),
-  timeout_ms: z.number().int().min(100).max(600_000).default(120_000),
-  max_retries: z.number().int().min(0).max(10).default(4),
-  concurrency: z.number().int().min(1).max(256).default(16),
-  // the response cache: a rerun of the same evaluation costs nothing
-  cache: z.boolean().default(true),
-})
 
 export const evalAgent = z.strictObject({
   checkpoint: id.optional(),

@@ -3,6 +3,7 @@
 // the key the user enters.
 import { PUBLISHED_DATASETS } from '../../datasets/registry.ts'
 import { EVAL_MODES, createEvaluationBody, evalAgent, evalEnvironment, grpoHyperparameters, noopMethod } from '../../shared/job-config.ts'
+import type { Child } from 'hono/jsx'
 import { Choices, ErrorSlot, Field, FormError, Select } from './fields.tsx'
 
 const GRPO = grpoHyperparameters.parse({})
@@ -40,6 +41,29 @@ function Table({ id, caption, headers, hidden }: { id: string; caption: string; 
   )
 }
 
+/**
+ * The trajectory viewer's skeleton (client/trajectories.ts): the filters every episode list has,
+ * the caller's own filters, the rows and the panel an opened episode fills. `prefix` keeps the ids
+ * of the evaluation's and the training job's viewers apart.
+ */
+function EpisodeBrowser({ prefix, caption, headers, children }: { prefix: string; caption: string; headers: string[]; children?: Child }) {
+  return (
+    <>
+      <form id={`${prefix}rows-filters`} class="filters">
+        <label><input type="checkbox" name="wrong" value="1" /> Wrong answers</label>
+        <label><input type="checkbox" name="no_call" value="1" /> No call made</label>
+        <label><input type="checkbox" name="format" value="1" /> Format failures</label>
+        {children}
+      </form>
+      <p id={`${prefix}rows-count`} class="muted" aria-live="polite"></p>
+      <div class="scroll">
+        <Table id={`${prefix}rows-table`} caption={caption} headers={[...headers, 'Flags', 'Trajectory']} />
+      </div>
+      <article id={`${prefix}trajectory`} class="panel" aria-label="Trajectory" hidden></article>
+    </>
+  )
+}
+
 function UploadForm({ id, target, purpose }: { id: string; target: string; purpose: 'fine-tune' | 'evals' }) {
   return (
     <form id={id} class="upload-form panel" data-target={target} novalidate>
@@ -74,6 +98,12 @@ function TrainingForm() {
         {HYPERPARAMETERS.map(({ key, label }) => (
           <Field form={f} param={`method.grpo.hyperparameters.${key}`} label={label} type="number" value={GRPO[key]} />
         ))}
+      </fieldset>
+      <fieldset data-method="grpo" class="grid">
+        <legend>Environment (the large LLM of the rollouts; empty: the workers')</legend>
+        <Field form={f} param="environment.base_url" label="Base URL" placeholder="https://api.openai.com/v1" />
+        <Field form={f} param="environment.model" label="Model" placeholder="gpt-4o-mini" />
+        <Field form={f} param="environment.api_key" label="API key" type="password" hint="Used by the worker; never shown again" />
       </fieldset>
       <fieldset data-method="noop" class="grid" hidden disabled>
         <legend>noop job</legend>
@@ -214,6 +244,13 @@ export function DashboardPage() {
             <h3>Checkpoints</h3>
             <p id="job-checkpoints-empty" class="muted">No checkpoints yet.</p>
             <Table id="job-checkpoints" hidden caption="Checkpoints, latest step first" headers={['Checkpoint', 'Step', 'Kind', 'Metrics', 'Download']} />
+            <h3>Trajectories</h3>
+            <p id="job-trajectories-empty" class="muted">No step has stored its episodes yet.</p>
+            <div id="job-episodes" hidden>
+              <EpisodeBrowser prefix="job-" caption="Episodes of the step, group by group" headers={['Episode', 'Group', 'Question', 'Answer', 'Reward', 'Format', 'Answer F1', 'Advantage', 'Turns', 'Calls']}>
+                <label>Step <select name="step"></select></label>
+              </EpisodeBrowser>
+            </div>
             <h3>Event log</h3>
             <Table id="job-log" caption="Events, newest first" headers={['#', 'Time', 'Level', 'Type', 'Message']} />
           </section>
@@ -252,18 +289,10 @@ export function DashboardPage() {
               <button type="button" id="eval-download-csv">Download rows (CSV)</button>
             </p>
             <h3>Rows and trajectories</h3>
-            <form id="rows-filters" class="filters">
-              <label><input type="checkbox" name="wrong" value="1" /> Wrong answers</label>
-              <label><input type="checkbox" name="no_call" value="1" /> No call made</label>
-              <label><input type="checkbox" name="format" value="1" /> Format failures</label>
+            <EpisodeBrowser prefix="" caption="Scored rows" headers={['Dataset', 'Row', 'Mode', 'Question', 'Prediction', 'Score', 'Turns', 'Calls']}>
               <label>Mode <select name="mode"><option value="">all</option>{EVAL_MODES.map((m) => <option value={m}>{m}</option>)}</select></label>
               <label>Dataset <select name="dataset"><option value="">all</option></select></label>
-            </form>
-            <p id="rows-count" class="muted" aria-live="polite"></p>
-            <div class="scroll">
-              <Table id="rows-table" caption="Scored rows" headers={['Dataset', 'Row', 'Mode', 'Question', 'Prediction', 'Score', 'Turns', 'Calls', 'Flags', 'Trajectory']} />
-            </div>
-            <article id="trajectory" class="panel" aria-label="Trajectory" hidden></article>
+            </EpisodeBrowser>
             <h3>Event log</h3>
             <Table id="eval-log" caption="Events, newest first" headers={['#', 'Time', 'Level', 'Type', 'Message']} />
           </section>

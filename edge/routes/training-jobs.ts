@@ -1,12 +1,15 @@
-// The training job API, modelled on OpenAI's fine_tuning.jobs (objects, list envelope, cursors).
+// The training job API, modelled on OpenAI's fine_tuning.jobs (objects, list envelope, cursors),
+// plus each step's episodes (trajectories) as the train runner stored them in the blob store.
 import { Hono } from 'hono'
 import { z } from 'zod'
+import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { listCheckpoints, type Checkpoint } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
-import { createTrainingJobBody } from '../../shared/job-config.ts'
+import { createTrainingJobBody, trajectoriesPrefix, trajectoryKey, trajectoryStep } from '../../shared/job-config.ts'
 import type { AuthEnv } from '../auth.ts'
+import { checkEnvironmentUrl } from '../environment-policy.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { readJson, readQuery } from '../request.ts'
 import { list, pageQuery, unixSeconds } from './common.ts'
@@ -17,8 +20,16 @@ export interface WorkerDispatcher {
   jobQueued(job: Job): void
 }
 
+export interface TrainingRouteOptions {
+  maxAttempts: number
+  /** whether environment.base_url may point at this machine (tests, a local vLLM); never in a shared deployment */
+  allowLoopbackEnvironment: boolean
+}
+
 export function toJobObject(job: Job) {
   const config = job.config as z.infer<typeof createTrainingJobBody>
+  // the environment's key is stored for the worker but never shown again
+  const { api_key: apiKey, ...environment } = config.environment ?? {}
   return {
     id: job.id,
     object: 'fine_tuning.job',
@@ -32,6 +43,7 @@ export function toJobObject(job: Job) {
     validation_file: config.validation_file ?? null,
     method: config.method,
     seed: config.seed ?? null,
+    environment: config.environment ? { ...environment, api_key_set: apiKey !== undefined } : null,
     suffix: config.suffix ?? null,
     metadata: config.metadata ?? null,
     error: job.error ?? null,
@@ -56,6 +68,8 @@ function toCheckpointObject(checkpoint: Checkpoint) {
   }
 }
 
+const trajectoriesQuery = z.strictObject({ step: z.coerce.number().int().min(1).max(1_000_000) })
+
 const TRAINING_JOBS: JobResource = {
   noun: 'fine-tuning job',
   kinds: ['train', 'noop'],
@@ -64,11 +78,12 @@ const TRAINING_JOBS: JobResource = {
   toObject: toJobObject,
 }
 
-export function trainingJobRoutes(db: Database, dispatcher: WorkerDispatcher, maxAttempts: number) {
+export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment }: TrainingRouteOptions) {
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const body = await readJson(c, createTrainingJobBody)
       const { projectId } = c.get('principal')
+      if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment)
       const referenced = [['training_file', body.training_file], ['validation_file', body.validation_file]] as const
       for (const [param, fileId] of referenced) {
         if (fileId && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
@@ -92,6 +107,21 @@ export function trainingJobRoutes(db: Database, dispatcher: WorkerDispatcher, ma
       const page = await listCheckpoints(db, job.id, query.after, query.limit)
       if (page === 'invalid_cursor') throw new ApiError(400, 'invalid_cursor', `No checkpoint '${query.after}' to page after`, 'after')
       return c.json(list(page.data.map(toCheckpointObject), page.hasMore))
+    })
+    // the steps whose episodes are stored, in order; a job's steps are at most its configured steps
+    .get('/:id/trajectories/steps', async (c) => {
+      const job = await jobParam(c, db, TRAINING_JOBS)
+      const steps = (await blobs.list(trajectoriesPrefix(job.id))).map(trajectoryStep).filter((s) => s !== undefined).sort((a, b) => a - b)
+      return c.json(list(steps.map((step) => ({ object: 'fine_tuning.job.trajectory_step', step })), false))
+    })
+    // every episode of one step, in the order the step played them (groups of group_size)
+    .get('/:id/trajectories', async (c) => {
+      const job = await jobParam(c, db, TRAINING_JOBS)
+      const { step } = readQuery(c, trajectoriesQuery)
+      const body = await blobs.get(trajectoryKey(job.id, step))
+      if (!body) throw new ApiError(404, 'not_found', `No trajectories stored for step ${step} of job '${job.id}' (see /trajectories/steps)`, 'step')
+      const lines = new TextDecoder().decode(await readAll(body)).split('\n').filter(Boolean)
+      return c.json(list(lines.map((line) => ({ object: 'fine_tuning.job.trajectory', ...JSON.parse(line) })), false))
     })
     .route('/', jobRoutes(db, TRAINING_JOBS))
 }

@@ -2,7 +2,8 @@
 // Emits a `metrics` event per step and `message` events, checkpoints every k steps to the blob
 // store (resumable state, and the adapter or weights as a downloadable checkpoint row), honours
 // cancellation at step boundaries, resumes from its last checkpoint on a later attempt, and on
-// success records the merged checkpoint.
+// success records the merged checkpoint. Each step's episodes go to the blob store as JSONL for the
+// trajectory viewer. The environment LLM is the job's (`environment`) or else the worker's.
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +16,9 @@ import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import type { CheckpointFile } from '../../shared/db/schema.ts'
-import { createTrainingJobBody } from '../../shared/job-config.ts'
+import { BlobResponseCache } from '../../shared/eval/store.ts'
+import { sha256Hex } from '../../shared/ids.ts'
+import { type TrainingJobConfig, createTrainingJobBody, trajectoryKey } from '../../shared/job-config.ts'
 import { type Environment, OpenAIEnvironment } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
@@ -25,11 +28,18 @@ import { GRPO_LOSS_DEFAULTS } from '../training/loss.ts'
 import { LORA_TARGETS, type LoraOptions, type LoraTarget } from '../training/model.ts'
 import { ADAMW_DEFAULTS } from '../training/optim.ts'
 import { writeAdapter, writeMergedModel } from '../training/state.ts'
+import { checkResolvedHost } from '../agent.ts'
+import { makeEnvironment } from '../eval/setup.ts'
 import type { JobRunner } from '../worker.ts'
 
 export interface TrainRunnerOptions {
-  /** The environment LLM; default: PROMPT_R1_ENV_BASE_URL / _MODEL / _API_KEY. */
+  /** The environment LLM of jobs that name none; default: PROMPT_R1_ENV_BASE_URL / _MODEL / _API_KEY. */
   environment?: Environment
+  /**
+   * whether a job's environment host name may resolve to this machine (default true: the edge decides
+   * on the URL as written); link-local and metadata addresses are refused either way
+   */
+  allowLoopbackEnvironment?: boolean
   /** Overrides of the derived GRPO options (tests use small turn and token limits). */
   overrides?: Partial<GrpoOptions>
   threads?: number
@@ -45,8 +55,9 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
     if (config.method.type !== 'grpo') throw new Error(`the train runner runs GRPO jobs, not ${config.method.type}`)
     const hp = config.method.grpo.hyperparameters
     const env = loadConfig(process.env)
-    const environment = options.environment ?? (env.environment ? new OpenAIEnvironment(env.environment) : null)
-    if (!environment) throw new Error('no environment LLM configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
+    const environment = config.environment ? await jobEnvironment(config.environment, job.projectId, blobs, options.allowLoopbackEnvironment ?? true)
+      : options.environment ?? (env.environment ? new OpenAIEnvironment(env.environment) : null)
+    if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
     mkdirSync(workDir, { recursive: true })
     const base = openCheckpoint(await resolveCheckpoint(config.model!, defaultCacheDir()))
@@ -83,7 +94,12 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
     const trainer = await GrpoTrainer.create({
       base, tokenizer: await ChatTokenizer.fromFolder(base.dir), environment, data, validation, options: grpo,
       workDir, checkpoints: { store: blobs, prefix: `${prefix}/state` }, signal,
-      onStep: (step, metrics) => event({ level: 'info', type: 'metrics', message: `step ${step}/${grpo.steps}`, data: { ...metrics, progress: step / grpo.steps } }),
+      onStep: async (step, metrics, episodes) => {
+        // stored before the step is reported, so a step the events show has its trajectories
+        const jsonl = episodes.map((e) => JSON.stringify(e)).join('\n') + '\n'
+        await blobs.put(trajectoryKey(job.id, step), new TextEncoder().encode(jsonl), { contentType: 'application/x-ndjson' })
+        await event({ level: 'info', type: 'metrics', message: `step ${step}/${grpo.steps}`, data: { ...metrics, progress: step / grpo.steps } })
+      },
       onCheckpoint: async (step, _dir, metrics) => {
         const out = join(workDir, `export-${step}`)
         const final = step === grpo.steps
@@ -109,6 +125,13 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
 }
 
 export const runTrainJob: JobRunner = (context) => trainRunner()(context)
+
+/** The job's environment, checked and cached as an evaluation's is (answers cached per project and endpoint). */
+async function jobEnvironment(config: NonNullable<TrainingJobConfig['environment']>, projectId: string, blobs: BlobStore, allowLoopback: boolean): Promise<Environment> {
+  await checkResolvedHost(config.base_url, allowLoopback)
+  const scope = (await sha256Hex(`${projectId}\n${config.base_url}`)).slice(0, 32)
+  return makeEnvironment(config, new BlobResponseCache(blobs, `env-cache/${scope}`))
+}
 
 async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
   const file = await getFile(db, projectId, fileId)

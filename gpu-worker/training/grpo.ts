@@ -21,6 +21,7 @@ import type { GrpoLossOptions } from './loss.ts'
 import { type LoraOptions, PolicyModel, type TrainRow } from './model.ts'
 import { type AdamWOptions, AdamW } from './optim.ts'
 import { latestTrainState, loadTrainState, saveTrainState, writeMergedModel } from './state.ts'
+import { type TrainingEpisode, episodeRecords } from './trajectories.ts'
 import { type Aggregation, type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches } from './update.ts'
 
 export interface GrpoOptions {
@@ -78,7 +79,8 @@ export interface GrpoInput {
   checkpoints?: { store: BlobStore; prefix: string }
   /** The episode's reward; default: the dual-constrained reward, 0 for an episode that ends on environment tokens. */
   reward?: (t: Trajectory, row: DatasetRow) => number
-  onStep?: (step: number, metrics: StepMetrics) => Promise<void> | void
+  /** After each step: its metrics and its episodes (for the trajectory viewer). */
+  onStep?: (step: number, metrics: StepMetrics, episodes: TrainingEpisode[]) => Promise<void> | void
   onWarmStartStep?: (step: number, metrics: StepMetrics) => Promise<void> | void
   onCheckpoint?: (step: number, dir: string, metrics: StepMetrics) => Promise<void> | void
   signal?: AbortSignal
@@ -191,8 +193,8 @@ export class GrpoTrainer {
     }
   }
 
-  /** One GRPO step; returns its metrics. */
-  async trainStep(): Promise<StepMetrics> {
+  /** One GRPO step; returns its metrics and its episodes. */
+  async trainStep(): Promise<{ metrics: StepMetrics; episodes: TrainingEpisode[] }> {
     const o = this.input.options
     const step = this.step
     const reward = this.input.reward ?? protocolReward
@@ -238,7 +240,12 @@ export class GrpoTrainer {
       time_update_s: (performance.now() - rolloutDone) / 1000,
     }
     if (o.validationEvery && this.input.validation?.length && this.step % o.validationEvery === 0) Object.assign(metrics, await this.validate())
-    return metrics
+    return {
+      metrics,
+      episodes: episodeRecords(this.step, o.groupSize, trajectories.map((trajectory, i) => ({
+        row: rows[i], trajectory, reward: rewards[i], parts: parts[i], advantage: advantages[i],
+      }))),
+    }
   }
 
   /** Greedy episodes over the validation rows: mean reward overall and per data source. */
@@ -259,8 +266,8 @@ export class GrpoTrainer {
     if (this.step === 0 && until > 0) await this.warmStart()
     while (this.step < Math.min(until, o.steps)) {
       this.input.signal?.throwIfAborted()
-      const metrics = await this.trainStep()
-      await this.input.onStep?.(this.step, metrics)
+      const { metrics, episodes } = await this.trainStep()
+      await this.input.onStep?.(this.step, metrics, episodes)
       if (this.input.checkpoints && (this.step % o.checkpointEvery === 0 || this.step === o.steps)) {
         const { store, prefix } = this.input.checkpoints
         const dir = await saveTrainState(store, prefix, this.model, this.optimizer, {

@@ -1,7 +1,7 @@
 // The dashboard in headless Chromium against a running platform: sign in with a key, launch a job
-// and watch its curve, a validation message next to its field, a checkpoint download, cancel, a
-// playground exchange, and an evaluation with its table, chart and trajectories. Screenshots go to
-// test-artifacts/browser/.
+// and watch its curve, a validation message next to its field, a checkpoint download, cancel, a tiny
+// GRPO training job with its reward curve and a step's trajectories, a playground exchange, and an
+// evaluation with its table, chart and trajectories. Screenshots go to test-artifacts/browser/.
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
@@ -124,6 +124,54 @@ describeBrowser('the dashboard', () => {
     await page.locator('#job-log td', { hasText: 'Job cancelled' }).waitFor()
   })
 
+  it('trains a tiny agent with GRPO from the form: its reward curve and a step\'s trajectories', { timeout: 90_000 }, async () => {
+    await page.goto(`${platform.base}/dashboard#/jobs/new`)
+    const upload = page.locator('#train-upload')
+    const rows = ['3 + 4', '9 - 2', '5 + 1', '2 + 2'].map((q) => JSON.stringify({ question: q, golds: [String(q.includes('+') ? Number(q[0]) + Number(q[4]) : Number(q[0]) - Number(q[4]))] })).join('\n')
+    await upload.getByLabel('Dataset file').setInputFiles({ name: 'sums.jsonl', mimeType: 'application/json', buffer: Buffer.from(rows) })
+    await upload.getByRole('button', { name: 'Upload' }).click()
+    await upload.locator('.upload-result', { hasText: 'Uploaded sums.jsonl: 4 rows' }).waitFor()
+    await page.getByLabel('Method').selectOption('grpo')
+    await page.getByLabel('Base model').fill(platform.traineeDir)
+    const hyperparameters = { group_size: '2', prompts_per_step: '2', steps: '3', learning_rate: '0.001', updates_per_step: '1', max_turns: '2', checkpoint_every: '3' }
+    for (const [key, value] of Object.entries(hyperparameters)) await page.locator(`#train-method-grpo-hyperparameters-${key}`).fill(value)
+    await page.locator('#train-environment-base_url').fill(platform.env.baseURL)
+    await page.locator('#train-environment-model').fill('arith')
+    await page.getByRole('button', { name: 'Launch training job' }).click()
+    await page.waitForURL(/#\/jobs\/(?!new$)[\w-]+$/)
+    const trainId = page.url().split('/').pop()!
+    const job = await api(`/v1/training/jobs/${trainId}`)
+    expect([job.kind, job.model, job.environment.base_url, job.environment.model]).toEqual(['train', platform.traineeDir, platform.env.baseURL, 'arith'])
+
+    // the reward curve appears with the first step and ends with one point per step
+    const curve = page.locator('#job-curves figure[data-metric="reward_mean"] polyline')
+    await curve.waitFor({ timeout: 60_000 })
+    await page.locator('#job-status .status-succeeded, #job-status .status-failed').waitFor({ timeout: 60_000 })
+    expect((await api(`/v1/training/jobs/${trainId}`)).error).toBeNull()
+    await expect(curve.getAttribute('points').then((p) => p!.split(' ').length)).resolves.toBe(3)
+
+    // the latest step is shown; step 1's episodes, filtered and opened, are the API's
+    const picker = page.locator('#job-rows-filters').getByLabel('Step')
+    await expect.poll(() => picker.inputValue()).toBe('3')
+    await expect(picker.locator('option').allTextContents()).resolves.toEqual(['1', '2', '3'])
+    await page.locator('#job-rows-count', { hasText: '4 of 4 rows' }).waitFor()
+    await picker.selectOption('1')
+    const episodes = (await api(`/v1/training/jobs/${trainId}/trajectories?step=1`)).data
+    await page.getByRole('button', { name: 'Open trajectory of step 1 episode 0' }).waitFor()
+    const episodeFilters = page.locator('#job-rows-filters')
+    await episodeFilters.getByLabel('Wrong answers').check()
+    const wrong = episodes.filter((e: any) => e.answer_f1 < 1).length
+    await page.locator('#job-rows-count', { hasText: `${wrong} of 4 rows` }).waitFor()
+    await episodeFilters.getByLabel('Wrong answers').uncheck()
+    await page.getByRole('button', { name: 'Open trajectory of step 1 episode 0' }).click()
+    const trajectory = page.getByRole('article', { name: 'Trajectory' })
+    await trajectory.locator('h3', { hasText: 'Step 1 · episode 0 (group 0)' }).waitFor()
+    await expect(trajectory.locator('.turn').count()).resolves.toBe(episodes[0].turns.length)
+    await expect(trajectory.locator('.turn h4').first().textContent()).resolves.toBe(`Turn 1 · ${episodes[0].turns[0].kind}`)
+    await expect(trajectory.locator('dd').first().textContent()).resolves.toBe(episodes[0].question)
+    await screenshot(page, '07-training-trajectory')
+  })
+
   it('plays a question through the agent and the large LLM, turn by turn', async () => {
     await page.getByRole('link', { name: 'Playground' }).click()
     await expect.poll(() => page.locator('#playground-model').inputValue()).toBe(platform.agentName)
@@ -207,16 +255,17 @@ describeBrowser('the dashboard', () => {
     })).text()).trim().split('\n').map((line) => JSON.parse(line))
     expect(rows).toHaveLength(16)
     await page.locator('#rows-count', { hasText: '16 of 16 rows' }).waitFor()
-    await page.getByLabel('No call made').check()
+    const rowFilters = page.locator('#rows-filters')
+    await rowFilters.getByLabel('No call made').check()
     const noCall = rows.filter((r) => r.environment_calls === 0).length
     await page.locator('#rows-count', { hasText: `${noCall} of 16 rows` }).waitFor()
-    await page.getByLabel('No call made').uncheck()
-    await page.getByLabel('Wrong answers').check()
+    await rowFilters.getByLabel('No call made').uncheck()
+    await rowFilters.getByLabel('Wrong answers').check()
     const wrong = rows.filter((r) => r.scores.em !== 1 && r.scores.math_equal !== 1).length
     await page.locator('#rows-count', { hasText: `${wrong} of 16 rows` }).waitFor()
-    await page.getByLabel('Wrong answers').uncheck()
-    await page.locator('#rows-filters').getByLabel('Dataset').selectOption('gsm8k')
-    await page.locator('#rows-filters').getByLabel('Mode').selectOption('agent')
+    await rowFilters.getByLabel('Wrong answers').uncheck()
+    await rowFilters.getByLabel('Dataset').selectOption('gsm8k')
+    await rowFilters.getByLabel('Mode').selectOption('agent')
     await page.locator('#rows-count', { hasText: '4 of 16 rows' }).waitFor()
 
     const agentRow = rows.find((r) => r.mode === 'agent' && r.row === 0)

@@ -1,6 +1,7 @@
 // What the browser tests run against: the platform as `npm start` runs it (the edge app on a real
-// port, a job worker with the project's runners, the agent from a tiny checkpoint) over a fresh
-// Postgres database, a local blob store and the deterministic arithmetic environment; and headless
+// port, a job worker with the project's runners, the agent from a tiny checkpoint, and a tiny agent
+// to train: the arithmetic task's, whose compact tokenizer makes a GRPO step take a fraction of a
+// second) over a fresh Postgres database, a local blob store and the deterministic arithmetic environment; and headless
 // Debian Chromium driven by playwright-core (never a downloaded browser).
 import { serve } from '@hono/node-server'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -14,6 +15,8 @@ import { LocalAgents } from '../../gpu-worker/agent.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { RUNNERS } from '../../gpu-worker/runners/index.ts'
 import { createEvalRunner } from '../../gpu-worker/runners/eval.ts'
+import { trainRunner } from '../../gpu-worker/runners/train.ts'
+import { makeArithmeticAgent } from '../../gpu-worker/training/arithmetic-task.ts'
 import { JobWorker } from '../../gpu-worker/worker.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { loadConfig } from '../../shared/config.ts'
@@ -44,6 +47,8 @@ export interface Platform {
   env: DeterministicArithmeticEnv
   agentName: string
   agentDir: string
+  /** A model folder to train from the dashboard's form. */
+  traineeDir: string
   close(): Promise<void>
 }
 
@@ -51,6 +56,8 @@ export async function startPlatform(): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), 'browser-'))
   const agentDir = join(dir, 'agent')
   makeTinyCheckpoint(agentDir, { seed: 5 })
+  const traineeDir = join(dir, 'trainee')
+  makeArithmeticAgent(traineeDir)
   const database = await freshPostgres()
   const blobs = new LocalBlobStore(join(dir, 'blobs'))
   const env = await startDeterministicArithmeticEnv()
@@ -59,7 +66,11 @@ export async function startPlatform(): Promise<Platform> {
   })
   const engine = { threads: 1, executionProvider: 'cpu' as const, cacheDir: join(dir, 'cache') }
   // one engine thread: the machine's other core serves the browser and the API
-  const runners = { ...RUNNERS, eval: createEvalRunner({ threads: 1, cacheDir: engine.cacheDir, allowLoopbackEnvironment: true }) }
+  const runners = {
+    ...RUNNERS,
+    eval: createEvalRunner({ threads: 1, cacheDir: engine.cacheDir, allowLoopbackEnvironment: true }),
+    train: trainRunner({ threads: 1, workDir: join(dir, 'train') }),
+  }
   const worker = new JobWorker({ db: database.db, blobs, runners, ...config.queue, log: () => {} })
   await worker.start()
   const agentName = 'tiny-agent'
@@ -71,7 +82,7 @@ export async function startPlatform(): Promise<Platform> {
   await new Promise((resolve) => server.once('listening', resolve))
   const key = (await createApiKey(database.db, { projectId: 'browser', name: 'browser tests', isAdmin: false })).secret
   return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, key, database, blobs, env, agentName, agentDir,
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, key, database, blobs, env, agentName, agentDir, traineeDir,
     async close() {
       server.close()
       await worker.stop()

@@ -15,18 +15,9 @@ import type { OpenDatabase } from '../../shared/db/database.ts'
 import { createJob, getJob } from '../../shared/db/jobs.ts'
 import { createEvaluationBody } from '../../shared/job-config.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
-import { testApp } from '../helpers/app.ts'
+import { expectApiError, testApp } from '../helpers/app.ts'
+import { until } from '../helpers/wait.ts'
 import { type DeterministicArithmeticEnv, startDeterministicArithmeticEnv } from '../protocol/deterministic-arithmetic-env.ts'
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await probe()
-    if (value !== undefined) return value
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error('timed out')
-}
 
 describePostgres('evaluation API', () => {
   let database: OpenDatabase
@@ -65,12 +56,6 @@ describePostgres('evaluation API', () => {
     await database?.close()
   })
 
-  const expectError = (response: { status: number; json: any }, status: number, code: string, param?: string | null) => {
-    expect(response.json?.error?.code, JSON.stringify(response.json)).toBe(code)
-    expect(response.status).toBe(status)
-    expect(typeof response.json.error.message).toBe('string')
-    if (param !== undefined) expect(response.json.error.param).toBe(param)
-  }
   const body = (extra: Record<string, unknown> = {}) => ({
     datasets: ['gsm8k'], max_rows: 4, batch_size: 2,
     environment: { base_url: env.baseURL, model: 'arithmetic', api_key: 'sk-secret-test-key' },
@@ -130,46 +115,46 @@ describePostgres('evaluation API', () => {
     expect(listed.json).toMatchObject({ object: 'list', has_more: false })
     expect(listed.json.data.map((e: any) => e.id)).toContain(id)
     expect((await t.request('GET', '/v1/training/jobs', { key: tenantA })).json.data.map((j: any) => j.id)).not.toContain(id)
-    expectError(await t.request('GET', `/v1/training/jobs/${id}`, { key: tenantA }), 404, 'not_found')
-    expectError(await t.request('POST', `/v1/evaluations/${id}/cancel`, { key: tenantA }), 409, 'job_not_cancellable')
+    expectApiError(await t.request('GET', `/v1/training/jobs/${id}`, { key: tenantA }), 404, 'not_found')
+    expectApiError(await t.request('POST', `/v1/evaluations/${id}/cancel`, { key: tenantA }), 409, 'job_not_cancellable')
 
     // another tenant sees nothing of it
     for (const path of [`/v1/evaluations/${id}`, `/v1/evaluations/${id}/events`, `/v1/evaluations/${id}/results`, `/v1/evaluations/${id}/results?format=csv`]) {
-      expectError(await t.request('GET', path, { key: tenantB }), 404, 'not_found')
+      expectApiError(await t.request('GET', path, { key: tenantB }), 404, 'not_found')
     }
-    expectError(await t.request('POST', `/v1/evaluations/${id}/cancel`, { key: tenantB }), 404, 'not_found')
+    expectApiError(await t.request('POST', `/v1/evaluations/${id}/cancel`, { key: tenantB }), 404, 'not_found')
     expect((await t.request('GET', '/v1/evaluations', { key: tenantB })).json.data).toEqual([])
     // nor its agent checkpoint
-    expectError(await t.request('POST', '/v1/evaluations', { key: tenantB, json: body() }), 404, 'not_found', 'agent.checkpoint')
+    expectApiError(await t.request('POST', '/v1/evaluations', { key: tenantB, json: body() }), 404, 'not_found', 'agent.checkpoint')
   })
 
   it('refuses bad inputs with a 4xx naming the field', async () => {
     const post = (json: unknown, key = tenantA) => t.request('POST', '/v1/evaluations', { key, json })
-    expectError(await post(body({ datasets: ['gsm9k'] })), 400, 'invalid_parameter', 'datasets.0.name')
-    expectError(await post(body({ datasets: [{ path: '/etc/passwd' }] })), 400, 'invalid_parameter', 'datasets.0.path')
-    expectError(await post(body({ datasets: [{ file_id: 'file-nope' }] })), 404, 'not_found', 'datasets.0.file_id')
-    expectError(await post(body({ agent: undefined })), 400, 'missing_required_parameter', 'agent')
-    expectError(await post(body({ agent: { checkpoint: 'ckpt-nope' } })), 404, 'not_found', 'agent.checkpoint')
-    expectError(await post(body({ modes: ['oracle'] })), 400, 'invalid_parameter', 'modes.0')
-    expectError(await post(body({ max_rows: 0 })), 400, 'invalid_parameter', 'max_rows')
-    expectError(await post(body({ surprise: 1 })), 400, 'unknown_parameter', 'surprise')
-    expectError(await post({ ...body(), environment: { model: 'm' } }), 400, 'missing_required_parameter', 'environment.base_url')
-    expectError(await post(body({ environment: { base_url: 'http://169.254.169.254/v1', model: 'm' } })), 400, 'environment_not_allowed', 'environment.base_url')
-    expectError(await post(body({ environment: { base_url: 'file:///etc/passwd', model: 'm' } })), 400, 'invalid_parameter', 'environment.base_url')
-    expectError(await post(body({ environment: { base_url: 'not a url', model: 'm' } })), 400, 'invalid_parameter', 'environment.base_url')
-    expectError(await t.request('POST', '/v1/evaluations', { key: tenantA, body: '{', headers: { 'content-type': 'application/json' } }), 400, 'invalid_json')
-    expectError(await t.request('GET', '/v1/evaluations?limit=0', { key: tenantA }), 400, 'invalid_parameter', 'limit')
-    expectError(await t.request('GET', '/v1/evaluations?after=evaljob-nope', { key: tenantA }), 400, 'invalid_cursor', 'after')
-    expectError(await t.request('GET', '/v1/evaluations/evaljob-nope', { key: tenantA }), 404, 'not_found')
-    expectError(await t.request('GET', '/v1/evaluations/bad%20id/results', { key: tenantA }), 404, 'not_found')
+    expectApiError(await post(body({ datasets: ['gsm9k'] })), 400, 'invalid_parameter', 'datasets.0.name')
+    expectApiError(await post(body({ datasets: [{ path: '/etc/passwd' }] })), 400, 'invalid_parameter', 'datasets.0.path')
+    expectApiError(await post(body({ datasets: [{ file_id: 'file-nope' }] })), 404, 'not_found', 'datasets.0.file_id')
+    expectApiError(await post(body({ agent: undefined })), 400, 'missing_required_parameter', 'agent')
+    expectApiError(await post(body({ agent: { checkpoint: 'ckpt-nope' } })), 404, 'not_found', 'agent.checkpoint')
+    expectApiError(await post(body({ modes: ['oracle'] })), 400, 'invalid_parameter', 'modes.0')
+    expectApiError(await post(body({ max_rows: 0 })), 400, 'invalid_parameter', 'max_rows')
+    expectApiError(await post(body({ surprise: 1 })), 400, 'unknown_parameter', 'surprise')
+    expectApiError(await post({ ...body(), environment: { model: 'm' } }), 400, 'missing_required_parameter', 'environment.base_url')
+    expectApiError(await post(body({ environment: { base_url: 'http://169.254.169.254/v1', model: 'm' } })), 400, 'environment_not_allowed', 'environment.base_url')
+    expectApiError(await post(body({ environment: { base_url: 'file:///etc/passwd', model: 'm' } })), 400, 'invalid_parameter', 'environment.base_url')
+    expectApiError(await post(body({ environment: { base_url: 'not a url', model: 'm' } })), 400, 'invalid_parameter', 'environment.base_url')
+    expectApiError(await t.request('POST', '/v1/evaluations', { key: tenantA, body: '{', headers: { 'content-type': 'application/json' } }), 400, 'invalid_json')
+    expectApiError(await t.request('GET', '/v1/evaluations?limit=0', { key: tenantA }), 400, 'invalid_parameter', 'limit')
+    expectApiError(await t.request('GET', '/v1/evaluations?after=evaljob-nope', { key: tenantA }), 400, 'invalid_cursor', 'after')
+    expectApiError(await t.request('GET', '/v1/evaluations/evaljob-nope', { key: tenantA }), 404, 'not_found')
+    expectApiError(await t.request('GET', '/v1/evaluations/bad%20id/results', { key: tenantA }), 404, 'not_found')
     const any = (await t.request('GET', '/v1/evaluations', { key: tenantA })).json.data[0].id
-    expectError(await t.request('GET', `/v1/evaluations/${any}/results?format=xlsx`, { key: tenantA }), 400, 'invalid_parameter', 'format')
-    expectError(await t.request('GET', `/v1/evaluations/${any}/events?after=x`, { key: tenantA }), 400, 'invalid_parameter', 'after')
-    expectError(await t.request('GET', '/v1/evaluations', { key: null }), 401, 'missing_api_key')
+    expectApiError(await t.request('GET', `/v1/evaluations/${any}/results?format=xlsx`, { key: tenantA }), 400, 'invalid_parameter', 'format')
+    expectApiError(await t.request('GET', `/v1/evaluations/${any}/events?after=x`, { key: tenantA }), 400, 'invalid_parameter', 'after')
+    expectApiError(await t.request('GET', '/v1/evaluations', { key: null }), 401, 'missing_api_key')
 
     // a server that does not allow loopback environments refuses this one
     const strict = await testApp(database, blobs, { PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: 'false' })
-    expectError(await strict.request('POST', '/v1/evaluations', { json: body({ modes: ['direct'], agent: undefined }) }), 400, 'environment_not_allowed', 'environment.base_url')
+    expectApiError(await strict.request('POST', '/v1/evaluations', { json: body({ modes: ['direct'], agent: undefined }) }), 400, 'environment_not_allowed', 'environment.base_url')
   })
 
   it('cancels a running evaluation', async () => {

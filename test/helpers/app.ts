@@ -1,4 +1,5 @@
 // The edge app over a fresh Postgres database, with an admin key and a worker the test can drive.
+import { expect } from 'vitest'
 import { type AppDeps, createApp } from '../../edge/app.ts'
 import { RUNNERS } from '../../gpu-worker/runners/index.ts'
 import { JobWorker } from '../../gpu-worker/worker.ts'
@@ -6,6 +7,14 @@ import type { BlobStore } from '../../shared/blob/store.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { createApiKey } from '../../shared/db/api-keys.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
+
+// The API's error shape: {error: {code, message, param}} with the given status.
+export function expectApiError(response: { status: number; json: any }, status: number, code: string, param?: string | null) {
+  expect(response.json?.error?.code, JSON.stringify(response.json)).toBe(code)
+  expect(response.status).toBe(status)
+  expect(typeof response.json.error.message).toBe('string')
+  if (param !== undefined) expect(response.json.error.param).toBe(param)
+}
 
 export interface RequestOptions { key?: string | null; json?: unknown; body?: BodyInit; headers?: Record<string, string> }
 

@@ -10,7 +10,8 @@ import type { OpenDatabase } from '../../shared/db/database.ts'
 import { createJob } from '../../shared/db/jobs.ts'
 import { sha256Hex } from '../../shared/ids.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
-import { testApp } from '../helpers/app.ts'
+import { expectApiError, testApp } from '../helpers/app.ts'
+import { until } from '../helpers/wait.ts'
 import { testS3Store } from '../helpers/s3.ts'
 
 const SHARED_GSM8K = join(import.meta.dirname, '../../../shared/datasets/prompt-r1/eval_data/gsm8k.parquet')
@@ -21,16 +22,6 @@ function upload(content: string | Uint8Array, filename: string, fields: Record<s
   form.set('file', new File([content as BlobPart], filename))
   for (const [k, v] of Object.entries(fields)) form.set(k, v)
   return form
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await probe()
-    if (value !== undefined) return value
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error('timed out')
 }
 
 describePostgres('edge API', () => {
@@ -55,12 +46,6 @@ describePostgres('edge API', () => {
     await database.close()
   })
 
-  const expectError = (response: { status: number; json: any }, status: number, code: string, param?: string | null) => {
-    expect(response.status).toBe(status)
-    expect(response.json.error.code).toBe(code)
-    expect(typeof response.json.error.message).toBe('string')
-    if (param !== undefined) expect(response.json.error.param).toBe(param)
-  }
 
   it('GET /health needs no key and reports the parts', async () => {
     const response = await t.request('GET', '/health', { key: null })
@@ -69,15 +54,15 @@ describePostgres('edge API', () => {
   })
 
   it('refuses missing, malformed, unknown and revoked keys', async () => {
-    expectError(await t.request('GET', '/v1/training/jobs', { key: null }), 401, 'missing_api_key')
-    expectError(await t.request('GET', '/v1/training/jobs', { key: null, headers: { authorization: 'Basic abc' } }), 401, 'invalid_api_key')
-    expectError(await t.request('GET', '/v1/training/jobs', { key: 'pr1-not-a-real-key' }), 401, 'invalid_api_key')
+    expectApiError(await t.request('GET', '/v1/training/jobs', { key: null }), 401, 'missing_api_key')
+    expectApiError(await t.request('GET', '/v1/training/jobs', { key: null, headers: { authorization: 'Basic abc' } }), 401, 'invalid_api_key')
+    expectApiError(await t.request('GET', '/v1/training/jobs', { key: 'pr1-not-a-real-key' }), 401, 'invalid_api_key')
     const created = await t.request('POST', '/v1/api_keys', { json: { name: 'short-lived', project_id: 'tenant-a' } })
     expect((await t.request('GET', '/v1/files', { key: created.json.secret })).status).toBe(200)
     const revoked = await t.request('DELETE', `/v1/api_keys/${created.json.id}`)
     expect(revoked.json).toMatchObject({ id: created.json.id, deleted: true })
     expect(revoked.json.revoked_at).toEqual(expect.any(Number))
-    expectError(await t.request('GET', '/v1/files', { key: created.json.secret }), 401, 'revoked_api_key')
+    expectApiError(await t.request('GET', '/v1/files', { key: created.json.secret }), 401, 'revoked_api_key')
   })
 
   it('manages API keys (admin only), showing each secret once', async () => {
@@ -88,21 +73,21 @@ describePostgres('edge API', () => {
     const listed = await t.request('GET', '/v1/api_keys')
     expect(listed.json.data.find((k: any) => k.id === created.json.id)).toMatchObject({ prefix: created.json.prefix })
     expect(listed.text).not.toContain(created.json.secret)
-    expectError(await t.request('GET', '/v1/api_keys', { key: tenantA }), 403, 'permission_denied')
-    expectError(await t.request('POST', '/v1/api_keys', { key: tenantA, json: { name: 'x' } }), 403, 'permission_denied')
-    expectError(await t.request('DELETE', '/v1/api_keys/key-nope'), 404, 'not_found')
-    expectError(await t.request('POST', '/v1/api_keys', { json: { name: 'x', project_id: '../etc' } }), 400, 'invalid_parameter', 'project_id')
-    expectError(await t.request('POST', '/v1/api_keys', { json: { name: 'x', admin: 'yes' } }), 400, 'invalid_parameter', 'admin')
-    expectError(await t.request('POST', '/v1/api_keys', { json: { name: 'x', scopes: [] } }), 400, 'unknown_parameter', 'scopes')
-    expectError(await t.request('POST', '/v1/api_keys', { json: {} }), 400, 'missing_required_parameter', 'name')
+    expectApiError(await t.request('GET', '/v1/api_keys', { key: tenantA }), 403, 'permission_denied')
+    expectApiError(await t.request('POST', '/v1/api_keys', { key: tenantA, json: { name: 'x' } }), 403, 'permission_denied')
+    expectApiError(await t.request('DELETE', '/v1/api_keys/key-nope'), 404, 'not_found')
+    expectApiError(await t.request('POST', '/v1/api_keys', { json: { name: 'x', project_id: '../etc' } }), 400, 'invalid_parameter', 'project_id')
+    expectApiError(await t.request('POST', '/v1/api_keys', { json: { name: 'x', admin: 'yes' } }), 400, 'invalid_parameter', 'admin')
+    expectApiError(await t.request('POST', '/v1/api_keys', { json: { name: 'x', scopes: [] } }), 400, 'unknown_parameter', 'scopes')
+    expectApiError(await t.request('POST', '/v1/api_keys', { json: {} }), 400, 'missing_required_parameter', 'name')
   })
 
   it('rejects malformed JSON, the wrong content type and bodies over the limit', async () => {
-    expectError(await t.request('POST', '/v1/training/jobs', { body: '{"method": ', headers: { 'content-type': 'application/json' } }), 400, 'invalid_json')
-    expectError(await t.request('POST', '/v1/training/jobs', { body: 'model=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type')
-    expectError(await t.request('POST', '/v1/training/jobs', { json: { model: 'x'.repeat(5000) } }), 413, 'request_too_large')
-    expectError(await t.request('POST', '/v1/training/jobs', { json: [1, 2] }), 400, 'invalid_parameter')
-    expectError(await t.request('GET', '/v1/nothing-here'), 404, 'not_found')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { body: '{"method": ', headers: { 'content-type': 'application/json' } }), 400, 'invalid_json')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { body: 'model=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { json: { model: 'x'.repeat(5000) } }), 413, 'request_too_large')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { json: [1, 2] }), 400, 'invalid_parameter')
+    expectApiError(await t.request('GET', '/v1/nothing-here'), 404, 'not_found')
   })
 
   it('uploads JSONL and verl parquet datasets, validated row by row', async () => {
@@ -122,24 +107,24 @@ describePostgres('edge API', () => {
     const next = await t.request('GET', `/v1/files?limit=1&after=${parquet.json.id}`, { key: tenantA })
     expect(next.json.data[0].id).toBe(jsonl.json.id)
     // another tenant sees nothing of it
-    expectError(await t.request('GET', `/v1/files/${jsonl.json.id}`, { key: tenantB }), 404, 'not_found')
+    expectApiError(await t.request('GET', `/v1/files/${jsonl.json.id}`, { key: tenantB }), 404, 'not_found')
     expect((await t.request('GET', '/v1/files', { key: tenantB })).json.data).toEqual([])
   })
 
   it('refuses bad uploads with the row and field named', async () => {
     const badRows = plainRows(2) + '{"question": "Where?", "golds": []}\nnot json\n'
     const bad = await t.request('POST', '/v1/files', { key: tenantA, body: upload(badRows, 'bad.jsonl') })
-    expectError(bad, 400, 'invalid_file', 'file')
+    expectApiError(bad, 400, 'invalid_file', 'file')
     expect(bad.json.error.message).toContain('row 3, field golds')
     expect(bad.json.error.message).toContain('row 4, field line')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, body: upload('garbage', 'x.parquet') }), 400, 'invalid_file')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(1), 'data.csv') }), 400, 'unsupported_file_format', 'file')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, body: upload('\n\n', 'empty.jsonl') }), 400, 'invalid_file')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(1), 'a.jsonl', {}) }), 400, 'missing_required_parameter', 'purpose')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(1), 'a.jsonl', { purpose: 'fine-tune', extra: '1' }) }), 400, 'unknown_parameter', 'extra')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, json: { file: 'x' } }), 415, 'unsupported_media_type')
-    expectError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(6000), 'big.jsonl') }), 413, 'request_too_large')
-    expectError(await t.request('POST', '/v1/files', {
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, body: upload('garbage', 'x.parquet') }), 400, 'invalid_file')
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(1), 'data.csv') }), 400, 'unsupported_file_format', 'file')
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, body: upload('\n\n', 'empty.jsonl') }), 400, 'invalid_file')
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(1), 'a.jsonl', {}) }), 400, 'missing_required_parameter', 'purpose')
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(1), 'a.jsonl', { purpose: 'fine-tune', extra: '1' }) }), 400, 'unknown_parameter', 'extra')
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, json: { file: 'x' } }), 415, 'unsupported_media_type')
+    expectApiError(await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(6000), 'big.jsonl') }), 413, 'request_too_large')
+    expectApiError(await t.request('POST', '/v1/files', {
       key: tenantA, body: '--x\r\nbroken', headers: { 'content-type': 'multipart/form-data; boundary=x' },
     }), 400, 'invalid_multipart')
   })
@@ -155,13 +140,13 @@ describePostgres('edge API', () => {
     const events = await t.request('GET', `/v1/training/jobs/${job.json.id}/events`, { key: tenantA })
     // (a worker may already have taken the job: only the first two events are the edge's)
     expect(events.json.data.slice(0, 2).map((e: any) => e.message)).toEqual(['Created train job', 'Files validated'])
-    expectError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { training_file: file.json.id } }), 400, 'missing_required_parameter', 'model')
-    expectError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, seed: 'x' } }), 400, 'invalid_parameter', 'seed')
-    expectError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { group_size: 1 } } } } }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.group_size')
-    expectError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { lr: 1 } } } } }), 400, 'unknown_parameter', 'method.grpo.hyperparameters.lr')
-    expectError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'dpo' } } }), 400, 'invalid_parameter', 'method.type')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { training_file: file.json.id } }), 400, 'missing_required_parameter', 'model')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, seed: 'x' } }), 400, 'invalid_parameter', 'seed')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { group_size: 1 } } } } }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.group_size')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { lr: 1 } } } } }), 400, 'unknown_parameter', 'method.grpo.hyperparameters.lr')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'dpo' } } }), 400, 'invalid_parameter', 'method.type')
     // another tenant's file is not there for tenant B
-    expectError(await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'm', training_file: file.json.id } }), 404, 'not_found', 'training_file')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'm', training_file: file.json.id } }), 404, 'not_found', 'training_file')
   })
 
   it('lists, gets and pages jobs per tenant', async () => {
@@ -176,14 +161,14 @@ describePostgres('edge API', () => {
     expect(second.json.data.map((j: any) => j.id)).toEqual([ids[0]])
     expect(second.json.has_more).toBe(false)
     expect((await t.request('GET', `/v1/training/jobs/${ids[0]}`, { key: tenantB })).json.id).toBe(ids[0])
-    expectError(await t.request('GET', `/v1/training/jobs/${ids[0]}`, { key: tenantA }), 404, 'not_found')
-    expectError(await t.request('POST', `/v1/training/jobs/${ids[0]}/cancel`, { key: tenantA }), 404, 'not_found')
-    expectError(await t.request('GET', `/v1/training/jobs/${ids[0]}/events`, { key: tenantA }), 404, 'not_found')
-    expectError(await t.request('GET', `/v1/training/jobs?after=${ids[0]}`, { key: tenantA }), 400, 'invalid_cursor', 'after')
-    expectError(await t.request('GET', '/v1/training/jobs?limit=0', { key: tenantB }), 400, 'invalid_parameter', 'limit')
-    expectError(await t.request('GET', '/v1/training/jobs?limit=abc', { key: tenantB }), 400, 'invalid_parameter', 'limit')
-    expectError(await t.request('GET', '/v1/training/jobs?order=asc', { key: tenantB }), 400, 'unknown_parameter', 'order')
-    expectError(await t.request('GET', `/v1/training/jobs/${ids[0]}/events?after=xyz`, { key: tenantB }), 400, 'invalid_parameter', 'after')
+    expectApiError(await t.request('GET', `/v1/training/jobs/${ids[0]}`, { key: tenantA }), 404, 'not_found')
+    expectApiError(await t.request('POST', `/v1/training/jobs/${ids[0]}/cancel`, { key: tenantA }), 404, 'not_found')
+    expectApiError(await t.request('GET', `/v1/training/jobs/${ids[0]}/events`, { key: tenantA }), 404, 'not_found')
+    expectApiError(await t.request('GET', `/v1/training/jobs?after=${ids[0]}`, { key: tenantA }), 400, 'invalid_cursor', 'after')
+    expectApiError(await t.request('GET', '/v1/training/jobs?limit=0', { key: tenantB }), 400, 'invalid_parameter', 'limit')
+    expectApiError(await t.request('GET', '/v1/training/jobs?limit=abc', { key: tenantB }), 400, 'invalid_parameter', 'limit')
+    expectApiError(await t.request('GET', '/v1/training/jobs?order=asc', { key: tenantB }), 400, 'unknown_parameter', 'order')
+    expectApiError(await t.request('GET', `/v1/training/jobs/${ids[0]}/events?after=xyz`, { key: tenantB }), 400, 'invalid_parameter', 'after')
   })
 
   it('runs a noop job through all its states with events, on the worker', async () => {
@@ -204,7 +189,7 @@ describePostgres('edge API', () => {
     const after = await t.request('GET', `/v1/training/jobs/${created.json.id}/events?after=${events[2].id}&limit=2`, { key: tenantA })
     expect(after.json.data.map((e: any) => e.seq)).toEqual([4, 5])
     expect(after.json.has_more).toBe(true)
-    expectError(await t.request('POST', `/v1/training/jobs/${created.json.id}/cancel`, { key: tenantA }), 409, 'job_not_cancellable')
+    expectApiError(await t.request('POST', `/v1/training/jobs/${created.json.id}/cancel`, { key: tenantA }), 409, 'job_not_cancellable')
   })
 
   it('records a runner failure as a failed job with its error', async () => {
@@ -263,14 +248,14 @@ describePostgres('edge API', () => {
     expect(streamed.status).toBe(200)
     expect(new Uint8Array(await streamed.arrayBuffer())).toEqual(weights)
     // the stream needs the key too, and the right tenant
-    expectError(await t.request('GET', path, { key: null }), 401, 'missing_api_key')
-    expectError(await t.request('GET', path, { key: tenantB }), 404, 'not_found')
-    expectError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/download`, { key: tenantB }), 404, 'not_found')
-    expectError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/download?format=adapter`, { key: tenantA }), 404, 'format_unavailable', 'format')
-    expectError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/download?format=onnx2`, { key: tenantA }), 400, 'invalid_parameter', 'format')
-    expectError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/files/merged/..%2F..%2Fapi-keys`, { key: tenantA }), 400, 'invalid_blob_key', 'path')
-    expectError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/files/merged/other.bin`, { key: tenantA }), 404, 'not_found', 'path')
-    expectError(await t.request('GET', `/v1/training/jobs/${job.id}/checkpoints?after=ckpt-nope`, { key: tenantA }), 400, 'invalid_cursor', 'after')
+    expectApiError(await t.request('GET', path, { key: null }), 401, 'missing_api_key')
+    expectApiError(await t.request('GET', path, { key: tenantB }), 404, 'not_found')
+    expectApiError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/download`, { key: tenantB }), 404, 'not_found')
+    expectApiError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/download?format=adapter`, { key: tenantA }), 404, 'format_unavailable', 'format')
+    expectApiError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/download?format=onnx2`, { key: tenantA }), 400, 'invalid_parameter', 'format')
+    expectApiError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/files/merged/..%2F..%2Fapi-keys`, { key: tenantA }), 400, 'invalid_blob_key', 'path')
+    expectApiError(await t.request('GET', `/v1/checkpoints/${checkpoint.id}/files/merged/other.bin`, { key: tenantA }), 404, 'not_found', 'path')
+    expectApiError(await t.request('GET', `/v1/training/jobs/${job.id}/checkpoints?after=ckpt-nope`, { key: tenantA }), 400, 'invalid_cursor', 'after')
   })
 
   it('never answers garbage with a 5xx', async () => {

@@ -11,16 +11,7 @@ import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { createJob, getJob, lastEventOfType, listEvents } from '../../shared/db/jobs.ts'
 import { openPostgres } from '../../shared/db/postgres.ts'
 import { describePostgres, freshPostgresUrl } from '../helpers/databases.ts'
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await probe()
-    if (value) return value
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+import { until } from '../helpers/wait.ts'
 
 describePostgres('worker crash', () => {
   it('a killed worker\'s job is taken over after its lease expires and resumes where it stopped', async () => {
@@ -42,10 +33,10 @@ describePostgres('worker crash', () => {
     let output = ''
     doomed.stdout.on('data', (d) => { output += d })
     doomed.stderr.on('data', (d) => { output += d })
-    const reached = await waitFor('the first worker to report step 3', async () => {
+    const reached = await until(async () => {
       const last = await lastEventOfType(db, job.id, 'metrics')
       return last && Number(last.data?.step) >= 3 ? Number(last.data?.step) : undefined
-    }).catch((error) => { throw new Error(`${error.message}; worker output:\n${output}`) })
+    }, { what: 'the first worker to report step 3' }).catch((error) => { throw new Error(`${error.message}; worker output:\n${output}`) })
     doomed.kill('SIGKILL')
     const killedAt = Date.now()
     const firstOwner = (await getJob(db, 'p', job.id))!.leaseOwner
@@ -54,10 +45,10 @@ describePostgres('worker crash', () => {
       db, blobs: new LocalBlobStore(dataDir), runners: RUNNERS, id: 'rescuer', leaseMs: 2_000, heartbeatMs: 500, pollMs: 100,
     })
     await rescuer.start()
-    const finished = await waitFor('the job to finish', async () => {
+    const finished = await until(async () => {
       const current = await getJob(db, 'p', job.id)
       return current?.status === 'succeeded' || current?.status === 'failed' ? current : undefined
-    })
+    }, { what: 'the job to finish' })
     await rescuer.stop()
 
     expect(finished).toMatchObject({ status: 'succeeded', attempt: 2, result: { steps_completed: 12 } })

@@ -1,20 +1,20 @@
 // Client side: evaluations: the list, the launch form, and an evaluation's page: progress and
 // curves, the paper-style table with confidence intervals, the agent-vs-direct bar chart,
-// downloads, and the scored rows with the trajectory viewer. Self-contained: see dom.ts.
+// downloads, and the scored rows in the trajectory viewer (trajectories.ts). Self-contained: see dom.ts.
 import type { JobEvent } from './api.ts'
 import type { Kit, View } from './kit.ts'
+import type { ViewedTurn } from './trajectories.ts'
 
 interface Estimate { mean: number; ci: [number, number] }
-interface StoredTurn { kind: string; think: string; prompt: string | null; environment_answer: string | null; answer: string | null; error: string | null }
 interface EvalRow {
   dataset: string; row: number; mode: string; question: string; golds: string[]; prediction: string
   scores: Record<string, number>; environment_prompt_tokens: number; environment_completion_tokens: number
   agent_tokens: number; turns: number; environment_calls: number; latency_ms: number; error: string | null
-  end_reason: string | null; response: string | null; trajectory: StoredTurn[] | null
+  end_reason: string | null; response: string | null; trajectory: ViewedTurn[] | null
 }
 
 export function evaluationViews(kit: Kit) {
-  const { dom, api, forms, tracking, charts } = kit
+  const { dom, api, forms, tracking, charts, trajectories } = kit
   const { el, fill, byId, time, number, points, statusBadge } = dom
   const BASE = '/v1/evaluations'
   const MODE_NAMES: Record<string, string> = { direct: 'Direct (environment alone)', cot: 'CoT (environment, step by step)', agent: 'Prompt-R1 agent' }
@@ -110,69 +110,45 @@ export function evaluationViews(kit: Kit) {
     return charts.barChart('Agent vs direct per dataset (primary metric, 95% interval)', summary.datasets.map((d: any) => d.label), series, bars)
   }
 
-  // --- the scored rows and the trajectory viewer ---
+  // --- the scored rows in the trajectory viewer ---
 
   function isWrong(row: EvalRow, primary: string) {
     if (primary === 'similarity') return (row.scores.similarity ?? 0) < 0.5
     return !(row.scores.em === 1 || row.scores.math_equal === 1)
   }
-  const noCall = (row: EvalRow) => row.environment_calls === 0
-  const formatFailure = (row: EvalRow) => row.mode === 'agent'
-    && (row.end_reason !== 'answer' || (row.trajectory ?? []).some((turn) => turn.kind === 'invalid-call'))
-
-  function showTrajectory(row: EvalRow) {
-    // what the agent wrote, even when empty: an empty think or answer is worth seeing
-    const block = (label: string, text: string | null) => (text === null ? null
-      : el('div', { class: 'turn-part' }, el('h5', {}, label), el('pre', {}, text === '' ? '(empty)' : text)))
-    const scores = Object.entries(row.scores).map(([k, v]) => `${METRIC_NAMES[k] ?? k} ${number(v)}`).join(' · ')
-    const panel = byId('trajectory')
-    panel.hidden = false
-    fill(panel,
-      el('h3', { tabindex: -1 }, `${row.dataset} row ${row.row} · ${row.mode}`),
-      el('dl', { class: 'meta' },
-        [['question', row.question], ['gold answers', row.golds.join(' | ')], ['prediction', row.prediction || '(empty)'],
-          ['scores', scores], ['end', row.end_reason ?? '–'], ['error', row.error ?? '–'],
-          ['environment tokens', number(row.environment_prompt_tokens + row.environment_completion_tokens)],
-          ['agent tokens', number(row.agent_tokens)], ['latency', `${number(row.latency_ms)} ms`],
-        ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)])),
-      row.trajectory
-        ? el('ol', { class: 'turns' }, row.trajectory.map((turn, i) => el('li', { class: `turn turn-${turn.kind}` },
-          el('h4', {}, `Turn ${i + 1} · ${turn.kind}`),
-          block('Think', turn.think), block('Prompt sent', turn.prompt), block('Environment answer', turn.environment_answer),
-          block('Final answer', turn.answer), block('Error', turn.error))))
-        : block('Environment response', row.response))
-    panel.querySelector('h3')!.focus()
-  }
 
   function showRows(rows: EvalRow[], summary: any) {
     const primary = new Map<string, string>(summary.datasets.map((d: any) => [d.label, d.primary_metric]))
+    const primaryOf = (row: EvalRow) => primary.get(row.dataset) ?? 'em'
     const filters = byId<HTMLFormElement>('rows-filters')
     const datasetPicker = filters.querySelector<HTMLSelectElement>('[name=dataset]')!
     const chosen = datasetPicker.value
     fill(datasetPicker, el('option', { value: '' }, 'all'), [...primary.keys()].map((label) => el('option', { value: label }, label)))
     datasetPicker.value = chosen
-    const render = () => {
-      const f = new FormData(filters)
-      const shown = rows.filter((row) => (!f.get('dataset') || row.dataset === f.get('dataset'))
-        && (!f.get('mode') || row.mode === f.get('mode'))
-        && (!f.get('wrong') || isWrong(row, primary.get(row.dataset) ?? 'em'))
-        && (!f.get('no_call') || noCall(row))
-        && (!f.get('format') || formatFailure(row)))
-      const LIMIT = 200
-      byId('rows-count').textContent = `${shown.length} of ${rows.length} rows${shown.length > LIMIT ? ` (first ${LIMIT} shown)` : ''}`
-      fill(byId('rows-table').querySelector('tbody')!, shown.slice(0, LIMIT).map((row) => {
-        const flags = [isWrong(row, primary.get(row.dataset) ?? 'em') && 'wrong', noCall(row) && 'no call', formatFailure(row) && 'format', row.error && 'error']
-        return el('tr', {},
-          el('td', {}, row.dataset), el('td', { class: 'num' }, String(row.row)), el('td', {}, row.mode),
-          el('td', { class: 'clip' }, row.question), el('td', { class: 'clip' }, row.prediction),
-          el('td', { class: 'num' }, number(row.scores[primary.get(row.dataset) ?? 'em'])),
-          el('td', { class: 'num' }, String(row.turns)), el('td', { class: 'num' }, String(row.environment_calls)),
-          el('td', {}, flags.filter(Boolean).join(', ')),
-          el('td', {}, el('button', { type: 'button', onclick: () => showTrajectory(row), 'aria-label': `Open trajectory of ${row.dataset} row ${row.row} ${row.mode}` }, 'Open')))
-      }))
-    }
-    filters.onchange = render
-    render()
+    trajectories.list(rows, {
+      filters, count: byId('rows-count'), tbody: byId('rows-table').querySelector('tbody')!, panel: byId('trajectory'),
+      flags: (row) => ({
+        wrong: isWrong(row, primaryOf(row)), noCall: row.environment_calls === 0,
+        format: row.mode === 'agent' && trajectories.formatFailure(row.end_reason, row.trajectory ?? []), error: row.error !== null,
+      }),
+      matches: (row, f) => (!f.get('dataset') || row.dataset === f.get('dataset')) && (!f.get('mode') || row.mode === f.get('mode')),
+      cells: (row) => [
+        el('td', {}, row.dataset), el('td', { class: 'num' }, String(row.row)), el('td', {}, row.mode),
+        el('td', { class: 'clip' }, row.question), el('td', { class: 'clip' }, row.prediction),
+        el('td', { class: 'num' }, number(row.scores[primaryOf(row)])),
+        el('td', { class: 'num' }, String(row.turns)), el('td', { class: 'num' }, String(row.environment_calls)),
+      ],
+      label: (row) => `Open trajectory of ${row.dataset} row ${row.row} ${row.mode}`,
+      view: (row) => ({
+        title: `${row.dataset} row ${row.row} · ${row.mode}`,
+        meta: [['question', row.question], ['gold answers', row.golds.join(' | ')], ['prediction', row.prediction || '(empty)'],
+          ['scores', Object.entries(row.scores).map(([k, v]) => `${METRIC_NAMES[k] ?? k} ${number(v)}`).join(' · ')],
+          ['end', row.end_reason ?? '–'], ['error', row.error ?? '–'],
+          ['environment tokens', number(row.environment_prompt_tokens + row.environment_completion_tokens)],
+          ['agent tokens', number(row.agent_tokens)], ['latency', `${number(row.latency_ms)} ms`]],
+        turns: row.trajectory, response: row.response,
+      }),
+    })
   }
 
   const page: View = ([id]) => {

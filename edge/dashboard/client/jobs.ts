@@ -1,10 +1,19 @@
 // Client side: training jobs: the list (status, progress, cost), a job's page (live curves, event
-// log, checkpoints with downloads, cancel) and the launch form. Self-contained: see dom.ts.
+// log, checkpoints with downloads, each step's episodes in the trajectory viewer, cancel) and the
+// launch form. Self-contained: see dom.ts.
 import type { JobEvent } from './api.ts'
 import type { Kit, View } from './kit.ts'
+import type { ViewedTurn } from './trajectories.ts'
+
+/** One episode of a training step, as GET /v1/training/jobs/{id}/trajectories?step=N gives it. */
+interface TrainingEpisode {
+  step: number; index: number; group: number; question: string; golds: string[]; answer: string
+  reward: number; format_score: number; answer_f1: number; advantage: number; end_reason: string
+  environment_calls: number; environment_prompt_tokens: number; environment_completion_tokens: number; turns: ViewedTurn[]
+}
 
 export function jobViews(kit: Kit) {
-  const { dom, api, forms, tracking } = kit
+  const { dom, api, forms, tracking, trajectories } = kit
   const { el, fill, byId, time, number, statusBadge } = dom
   const BASE = '/v1/training/jobs'
 
@@ -73,8 +82,71 @@ export function jobViews(kit: Kit) {
     }
   }
 
+  /**
+   * The job's stored steps in the Step picker and the picked step's episodes in the trajectory
+   * viewer. Returns what looks for new steps: the latest is shown unless the user picked another.
+   */
+  function stepEpisodes(base: string) {
+    const filters = byId<HTMLFormElement>('job-rows-filters')
+    const picker = filters.querySelector<HTMLSelectElement>('[name=step]')!
+    const showSteps = (any: boolean) => {
+      byId('job-trajectories-empty').hidden = any
+      byId('job-episodes').hidden = !any
+    }
+    showSteps(false)
+    fill(picker)
+    fill(byId('job-rows-table').querySelector('tbody')!)
+    byId('job-rows-count').textContent = ''
+    byId('job-trajectory').hidden = true
+    let shown = ''
+    let followLatest = true
+    const load = async () => {
+      if (picker.value === shown) return
+      shown = picker.value
+      const page = await api.get(`${base}/trajectories?step=${shown}`)
+      trajectories.list<TrainingEpisode>(page.data, {
+        filters, count: byId('job-rows-count'), tbody: byId('job-rows-table').querySelector('tbody')!, panel: byId('job-trajectory'),
+        flags: (e) => ({
+          wrong: e.answer_f1 < 1, noCall: e.environment_calls === 0,
+          // a training episode also has the reward's format part: below 1 is a format failure too
+          format: e.format_score < 1 || trajectories.formatFailure(e.end_reason, e.turns),
+          error: e.turns.some((turn) => turn.kind === 'call' && turn.error !== null),
+        }),
+        matches: () => true,
+        cells: (e) => [
+          el('td', { class: 'num' }, String(e.index)), el('td', { class: 'num' }, String(e.group)),
+          el('td', { class: 'clip' }, e.question), el('td', { class: 'clip' }, e.answer),
+          ...[e.reward, e.format_score, e.answer_f1, e.advantage].map((x) => el('td', { class: 'num' }, number(x))),
+          el('td', { class: 'num' }, String(e.turns.length)), el('td', { class: 'num' }, String(e.environment_calls)),
+        ],
+        label: (e) => `Open trajectory of step ${e.step} episode ${e.index}`,
+        view: (e) => ({
+          title: `Step ${e.step} · episode ${e.index} (group ${e.group})`,
+          meta: [['question', e.question], ['gold answers', e.golds.join(' | ')], ['answer', e.answer || '(empty)'],
+            ['reward', number(e.reward)], ['format score', number(e.format_score)], ['answer F1', number(e.answer_f1)],
+            ['advantage', number(e.advantage)], ['end', e.end_reason], ['environment calls', String(e.environment_calls)],
+            ['environment tokens', number(e.environment_prompt_tokens + e.environment_completion_tokens)]],
+          turns: e.turns, response: null,
+        }),
+      })
+    }
+    picker.onchange = () => {
+      followLatest = picker.selectedIndex === picker.options.length - 1
+      void load().catch((error) => { byId('job-message').textContent = (error as Error).message })
+    }
+    return async () => {
+      const steps: string[] = (await api.get(`${base}/trajectories/steps`)).data.map((s: { step: number }) => String(s.step))
+      showSteps(steps.length > 0)
+      const picked = picker.value
+      fill(picker, steps.map((step) => el('option', { value: step }, `${step}`)))
+      picker.value = followLatest ? steps.at(-1) ?? '' : picked
+      if (picker.value) await load()
+    }
+  }
+
   const page: View = ([id]) => {
     const base = `${BASE}/${id}`
+    const refreshEpisodes = stepEpisodes(base)
     fill(byId('job-title'), 'Training job ', el('code', {}, id))
     fill(byId('job-log').querySelector('tbody')!)
     fill(byId('job-curves'))
@@ -102,8 +174,11 @@ export function jobViews(kit: Kit) {
         ['attempt', `${job.attempt} of ${job.max_attempts}`], ['environment tokens', number(progress.environmentTokens)],
         ['merged model', job.fine_tuned_model ?? '–'], ['error', job.error ? `${job.error.code}: ${job.error.message}` : '–'],
       ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]))
-      if (events.length === 0 || added.some((e) => e.type === 'metrics')) tracking.drawCurves(byId('job-curves'), events)
+      const stepped = added.some((e) => e.type === 'metrics')
+      if (events.length === 0 || stepped) tracking.drawCurves(byId('job-curves'), events)
       tracking.appendLog(byId('job-log').querySelector('tbody')!, added)
+      // a step's episodes are stored before its metrics event
+      if (events.length === 0 || stepped) refreshEpisodes().catch((error) => { message.textContent = (error as Error).message })
       // checkpoints appear as the job runs; look again when the status changes or a checkpoint is reported
       if (job.status !== lastStatus || added.some((e) => /checkpoint/i.test(e.message))) {
         lastStatus = job.status

@@ -12,6 +12,7 @@ import { jobViews } from './jobs.ts'
 import { main } from './main.ts'
 import { playgroundView } from './playground.ts'
 import { trackingKit } from './tracking.ts'
+import { trajectoryKit } from './trajectories.ts'
 
 export function clientScript(): string {
   return `"use strict";
@@ -21,7 +22,7 @@ const __name = (target) => target;
 const dom = (${domKit})();
 const api = (${apiKit})();
 const charts = (${chartKit})(dom);
-const kit = { dom, api, charts, forms: (${formKit})(api), tracking: (${trackingKit})(dom, charts, api) };
+const kit = { dom, api, charts, forms: (${formKit})(api), tracking: (${trackingKit})(dom, charts, api), trajectories: (${trajectoryKit})(dom) };
 (${main})(kit, (${jobViews})(kit), (${evaluationViews})(kit), (${playgroundView})(kit));
 })();
 `
