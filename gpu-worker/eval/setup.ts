@@ -3,6 +3,9 @@
 // cache live, which they pass in.
 import { readDataset, type DatasetRow } from '../../datasets/read.ts'
 import { loadPublishedDataset } from '../../datasets/registry.ts'
+import type { BlobStore } from '../../shared/blob/store.ts'
+import { BlobResponseCache } from '../../shared/eval/store.ts'
+import { sha256Hex } from '../../shared/ids.ts'
 import type { EvaluationConfig } from '../../shared/job-config.ts'
 import { OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
 import { INFERENCE_OPTIONS, TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
@@ -12,6 +15,7 @@ import { type ModelSource, resolveCheckpoint } from '../engine/checkpoint.ts'
 import { Generator } from '../engine/generate.ts'
 import { EnginePolicy } from '../engine/policy.ts'
 import { Engine } from '../engine/session.ts'
+import { checkResolvedHost } from '../agent.ts'
 import type { EvalAgent, EvalDataset } from './run.ts'
 
 export async function loadEvalDatasets(
@@ -52,6 +56,19 @@ export function makeEnvironment(config: EvaluationConfig['environment'], cache?:
     concurrency: config.concurrency,
     cache: config.cache ? cache : undefined,
   })
+}
+
+/**
+ * A job's environment: its host name's addresses checked (the edge checked the URL as written),
+ * answers cached in the blob store per project and endpoint, since the same model name at another
+ * endpoint is another model.
+ */
+export async function jobEnvironment(
+  config: EvaluationConfig['environment'], projectId: string, blobs: BlobStore, allowLoopback: boolean,
+): Promise<OpenAIEnvironment> {
+  await checkResolvedHost(config.base_url, allowLoopback)
+  const scope = (await sha256Hex(`${projectId}\n${config.base_url}`)).slice(0, 32)
+  return makeEnvironment(config, new BlobResponseCache(blobs, `env-cache/${scope}`))
 }
 
 export interface LoadedAgent extends EvalAgent {

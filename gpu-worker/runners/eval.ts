@@ -7,16 +7,14 @@ import { readAll } from '../../shared/blob/store.ts'
 import { getCheckpoint } from '../../shared/db/checkpoints.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { markdownTable } from '../../shared/eval/report.ts'
-import { BlobResponseCache, BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
+import { BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
 import { type EvalRow, SIMILARITY_EMBEDDER, describeDatasets } from '../../shared/eval/rows.ts'
 import { summarize } from '../../shared/eval/summary.ts'
-import { sha256Hex } from '../../shared/ids.ts'
 import { type EvaluationConfig, createEvaluationBody } from '../../shared/job-config.ts'
 import { HashedBagOfWordsEmbedder } from '../../shared/protocol/metrics.ts'
 import type { ModelSource } from '../engine/checkpoint.ts'
-import { checkResolvedHost } from '../agent.ts'
 import { runEvaluation } from '../eval/run.ts'
-import { type LoadedAgent, loadAgent, loadEvalDatasets, makeEnvironment } from '../eval/setup.ts'
+import { type LoadedAgent, jobEnvironment, loadAgent, loadEvalDatasets } from '../eval/setup.ts'
 import type { JobContext, JobRunner } from '../worker.ts'
 
 export interface EvalRunnerOptions {
@@ -35,16 +33,13 @@ export function createEvalRunner(options: EvalRunnerOptions = {}): JobRunner {
   return async (ctx) => {
     const { job, db, blobs, signal } = ctx
     const config = createEvaluationBody.parse(job.config)
-    await checkResolvedHost(config.environment.base_url, options.allowLoopbackEnvironment ?? true)
+    const environment = await jobEnvironment(config.environment, job.projectId, blobs, options.allowLoopbackEnvironment ?? true)
     const datasets = await loadEvalDatasets(config, async (fileId) => {
       const file = await getFile(db, job.projectId, fileId)
       const body = file && (await blobs.get(file.blobKey))
       if (!file || !body) throw new Error(`dataset file ${fileId} is gone`)
       return (await readDataset(await readAll(body), file.format)).rows
     })
-    // answers are cached per project and endpoint: the same model name elsewhere is another model
-    const scope = (await sha256Hex(`${job.projectId}\n${config.environment.base_url}`)).slice(0, 32)
-    const environment = makeEnvironment(config.environment, new BlobResponseCache(blobs, `env-cache/${scope}`))
     const store = new BlobRowStore(blobs, evalRowsPrefix(job.id))
     const stored = (await store.load()).length
     if (stored > 0) await ctx.event({ level: 'info', type: 'message', message: `Resuming: ${stored} rows already scored are kept` })

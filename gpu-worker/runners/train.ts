@@ -16,9 +16,7 @@ import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import type { CheckpointFile } from '../../shared/db/schema.ts'
-import { BlobResponseCache } from '../../shared/eval/store.ts'
-import { sha256Hex } from '../../shared/ids.ts'
-import { type TrainingJobConfig, createTrainingJobBody, trajectoryKey } from '../../shared/job-config.ts'
+import { createTrainingJobBody, trajectoryKey } from '../../shared/job-config.ts'
 import { type Environment, OpenAIEnvironment } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
@@ -28,8 +26,7 @@ import { GRPO_LOSS_DEFAULTS } from '../training/loss.ts'
 import { LORA_TARGETS, type LoraOptions, type LoraTarget } from '../training/model.ts'
 import { ADAMW_DEFAULTS } from '../training/optim.ts'
 import { writeAdapter, writeMergedModel } from '../training/state.ts'
-import { checkResolvedHost } from '../agent.ts'
-import { makeEnvironment } from '../eval/setup.ts'
+import { jobEnvironment } from '../eval/setup.ts'
 import type { JobRunner } from '../worker.ts'
 
 export interface TrainRunnerOptions {
@@ -125,13 +122,6 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
 }
 
 export const runTrainJob: JobRunner = (context) => trainRunner()(context)
-
-/** The job's environment, checked and cached as an evaluation's is (answers cached per project and endpoint). */
-async function jobEnvironment(config: NonNullable<TrainingJobConfig['environment']>, projectId: string, blobs: BlobStore, allowLoopback: boolean): Promise<Environment> {
-  await checkResolvedHost(config.base_url, allowLoopback)
-  const scope = (await sha256Hex(`${projectId}\n${config.base_url}`)).slice(0, 32)
-  return makeEnvironment(config, new BlobResponseCache(blobs, `env-cache/${scope}`))
-}
 
 async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
   const file = await getFile(db, projectId, fileId)

@@ -2,7 +2,7 @@
 // blocks, and the answer's F1 only when the format is perfect.
 import { tokenOverlapF1, normalizeAnswer } from './metrics.ts'
 import { extractAnswer } from './parse.ts'
-import { PY_SPACE, pySplit, pyStrip } from './python.ts'
+import { PY_SPACE, pySplit } from './python.ts'
 
 export interface RewardParts {
   /** Format points per assistant block, in order (0.4 or 0 for a call turn; 0, 0.5 or 0.6 for the last). */

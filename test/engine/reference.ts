@@ -19,7 +19,6 @@ export function referenceLogits(dir: string, ids: number[]): Float64Array[] {
   const KV: number = cfg.num_key_value_heads
   const D: number = cfg.head_dim ?? hidden / H
   const eps: number = cfg.rms_norm_eps
-  const S = ids.length
 
   // y[out] = sum_in w[out][in] x[in]  (torch Linear, weight [out, in])
   const linear = (w: Float64Array, x: Float64Array, out: number) => {
