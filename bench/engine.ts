@@ -10,10 +10,9 @@ import { parseArgs } from 'node:util'
 import { AutoModelForCausalLM, Tensor, env } from '@huggingface/transformers'
 import { exportOnnx, openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { Generator } from '../gpu-worker/engine/generate.ts'
-import { Graph } from '../gpu-worker/engine/onnx.ts'
 import { Engine } from '../gpu-worker/engine/session.ts'
-import * as ort from 'onnxruntime-node'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
+import { matmulRate } from './matmul.ts'
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, batches: { type: 'string', default: '1,8,32' } } })
 const threads = Number(values.threads)
@@ -53,24 +52,6 @@ function copyBandwidth(): number {
     best = Math.min(best, performance.now() - t)
   }
   return (2 * n * 4) / (best / 1000)
-}
-
-/** MatMul FLOP rate of onnxruntime here: [512,512] @ [512,2048] float32 with the benchmark's threads, best of 20. */
-async function matmulRate(): Promise<number> {
-  const g = new Graph('float32')
-  const a = g.input('a', 'float32', [512, 512])
-  const w = g.weight('w', [512, 2048], () => new Float32Array(512 * 2048).fill(0.5))
-  g.output('y', g.matmul(a, w), 'float32', [512, 2048])
-  const session = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: threads, interOpNumThreads: 1 })
-  const feeds = { a: new ort.Tensor('float32', new Float32Array(512 * 512).fill(1), [512, 512]) }
-  let best = Infinity
-  for (let i = 0; i < 25; i++) {
-    const t = performance.now()
-    await session.run(feeds)
-    if (i >= 5) best = Math.min(best, performance.now() - t)
-  }
-  await session.release()
-  return (2 * 512 * 512 * 2048) / (best / 1000)
 }
 
 const prompts = (B: number) => Array.from({ length: B }, (_, b) => Array.from({ length: PROMPT }, (_, j) => (b * 31 + j * 7) % 256))
@@ -118,7 +99,7 @@ async function transformersJs(B: number) {
 }
 
 const bandwidth = copyBandwidth()
-const flopRate = await matmulRate()
+const flopRate = await matmulRate(threads, 'initializer')
 const rows: string[] = []
 for (const B of batches) {
   // Bytes read per decode step: every weight once, plus the KV cache at the mean context length.

@@ -10,12 +10,11 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import * as ort from 'onnxruntime-node'
 import { openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
-import { Graph } from '../gpu-worker/engine/onnx.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
 import { GRPO_LOSS_DEFAULTS } from '../gpu-worker/training/loss.ts'
 import { LORA_TARGETS, type LoraTarget, PolicyModel, packBatch } from '../gpu-worker/training/model.ts'
+import { matmulRate } from './matmul.ts'
 
 const { values } = parseArgs({
   options: {
@@ -29,27 +28,6 @@ const MODES = { full: 'full fine-tuning', recompute: 'full fine-tuning, per-laye
 type Mode = keyof typeof MODES
 
 interface ModeResult { mode: Mode; params: number; trainable: number; buildS: number; stepS: number; forwardS: number; matmul: number; maxRssMb: number }
-
-/** MatMul FLOP rate: [512,512] @ [512,2048] float32, both graph inputs (as in a train step: no pre-packed weight), best of 20. */
-async function matmulRate(): Promise<number> {
-  const g = new Graph('float32')
-  const a = g.input('a', 'float32', [512, 512])
-  const w = g.input('w', 'float32', [512, 2048])
-  g.output('y', g.matmul(a, w), 'float32', [512, 2048])
-  const session = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: threads, interOpNumThreads: 1 })
-  const feeds = {
-    a: new ort.Tensor('float32', new Float32Array(512 * 512).fill(1), [512, 512]),
-    w: new ort.Tensor('float32', new Float32Array(512 * 2048).fill(0.5), [512, 2048]),
-  }
-  let best = Infinity
-  for (let i = 0; i < 25; i++) {
-    const t = performance.now()
-    await session.run(feeds)
-    if (i >= 5) best = Math.min(best, performance.now() - t)
-  }
-  await session.release()
-  return (2 * 512 * 512 * 2048) / (best / 1000)
-}
 
 /** One mode, in this process: build the sessions, then time STEPS train steps (after one warm-up) and forward-only logprobs. */
 async function runMode(mode: Mode): Promise<ModeResult> {
@@ -89,7 +67,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const stepS = await time(() => model.gradients(batch, x))
     const forwardS = await time(() => model.tokenLogprobs(batch))
     await model.dispose()
-    const matmul = await matmulRate()
+    const matmul = await matmulRate(threads, 'input')
     return { mode, params, trainable, buildS, stepS, forwardS, matmul, maxRssMb: process.resourceUsage().maxRSS / 1024 }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -1,0 +1,27 @@
+// The roofline both benchmarks compare against: the float32 MatMul FLOP rate onnxruntime reaches
+// on this machine, measured in the same run as what it is compared with.
+import * as ort from 'onnxruntime-node'
+import { Graph } from '../gpu-worker/engine/onnx.ts'
+
+/**
+ * [512,512] @ [512,2048], best of 20 runs after 5 warm-ups. `weight`: 'initializer' lets
+ * onnxruntime pre-pack it, as in inference; 'input' does not, as in a train step.
+ */
+export async function matmulRate(threads: number, weight: 'initializer' | 'input'): Promise<number> {
+  const g = new Graph('float32')
+  const a = g.input('a', 'float32', [512, 512])
+  const fill = () => new Float32Array(512 * 2048).fill(0.5)
+  const w = weight === 'input' ? g.input('w', 'float32', [512, 2048]) : g.weight('w', [512, 2048], fill)
+  g.output('y', g.matmul(a, w), 'float32', [512, 2048])
+  const session = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: threads, interOpNumThreads: 1 })
+  const feeds: Record<string, ort.Tensor> = { a: new ort.Tensor('float32', new Float32Array(512 * 512).fill(1), [512, 512]) }
+  if (weight === 'input') feeds.w = new ort.Tensor('float32', fill(), [512, 2048])
+  let best = Infinity
+  for (let i = 0; i < 25; i++) {
+    const t = performance.now()
+    await session.run(feeds)
+    if (i >= 5) best = Math.min(best, performance.now() - t)
+  }
+  await session.release()
+  return (2 * 512 * 512 * 2048) / (best / 1000)
+}
