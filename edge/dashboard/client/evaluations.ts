@@ -1,7 +1,6 @@
 // Client side: evaluations: the list, the launch form, and an evaluation's page: progress and
 // curves, the paper-style table with confidence intervals, the agent-vs-direct bar chart,
 // downloads, and the scored rows in the trajectory viewer (trajectories.ts). Self-contained: see dom.ts.
-import type { JobEvent } from './api.ts'
 import type { Kit, View } from './kit.ts'
 import type { ViewedTurn } from './trajectories.ts'
 
@@ -21,39 +20,13 @@ export function evaluationViews(kit: Kit) {
   const GROUP_NAMES: Record<string, string> = { 'in-distribution': 'Avg ID', 'out-of-distribution': 'Avg OOD', other: 'Avg other', all: 'Avg all' }
   const METRIC_NAMES: Record<string, string> = { em: 'EM', f1: 'F1', substring: 'Sub', math_equal: 'Math', similarity: 'Sim' }
 
-  const seen = new Map<string, JobEvent[]>()
-
-  const list: View = () => {
-    const tbody = byId('evals-table').querySelector('tbody')!
-    const message = byId('evals-message')
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let stopped = false
-    const refresh = async () => {
-      try {
-        const page = await api.get(`${BASE}?limit=50`)
-        for (const job of page.data) {
-          const events = seen.get(job.id) ?? []
-          events.push(...await api.eventsAfter(`${BASE}/${job.id}`, events.at(-1)?.seq ?? 0))
-          seen.set(job.id, events)
-        }
-        if (stopped) return
-        message.textContent = page.data.length === 0 ? 'No evaluations yet.' : ''
-        fill(tbody, page.data.map((job: any) => {
-          const progress = tracking.progressOf(seen.get(job.id)!)
-          const datasets = job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')
-          return el('tr', {},
-            el('td', {}, el('a', { href: `#/evaluations/${job.id}` }, job.id)), el('td', {}, datasets), el('td', {}, job.modes.join(', ')),
-            el('td', {}, statusBadge(job.status)), el('td', {}, tracking.progressCell(progress)),
-            el('td', { class: 'num' }, number(progress.environmentTokens)), el('td', {}, time(job.created_at)))
-        }))
-        if (page.data.some((job: any) => !dom.isTerminal(job.status))) timer = setTimeout(refresh, 2000)
-      } catch (error) {
-        if (!stopped) message.textContent = (error as Error).message
-      }
-    }
-    void refresh()
-    return () => { stopped = true; clearTimeout(timer) }
-  }
+  const list = tracking.jobList(BASE, { table: 'evals-table', message: 'evals-message' }, 'No evaluations yet.', (job, progress) => {
+    const datasets = job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')
+    return el('tr', {},
+      el('td', {}, el('a', { href: `#/evaluations/${job.id}` }, job.id)), el('td', {}, datasets), el('td', {}, job.modes.join(', ')),
+      el('td', {}, statusBadge(job.status)), el('td', {}, tracking.progressCell(progress)),
+      el('td', { class: 'num' }, number(progress.environmentTokens)), el('td', {}, time(job.created_at)))
+  })
 
   function setUpEvaluationForm() {
     const form = byId<HTMLFormElement>('eval-form')

@@ -1,7 +1,6 @@
 // Client side: training jobs: the list (status, progress, cost), a job's page (live curves, event
 // log, checkpoints with downloads, each step's episodes in the trajectory viewer, cancel) and the
 // launch form. Self-contained: see dom.ts.
-import type { JobEvent } from './api.ts'
 import type { Kit, View } from './kit.ts'
 import type { ViewedTurn } from './trajectories.ts'
 
@@ -17,41 +16,12 @@ export function jobViews(kit: Kit) {
   const { el, fill, byId, time, number, statusBadge } = dom
   const BASE = '/v1/training/jobs'
 
-  // events seen per job, so that each refresh of the list asks only for the new ones
-  const seen = new Map<string, JobEvent[]>()
-
-  const list: View = () => {
-    const tbody = byId('jobs-table').querySelector('tbody')!
-    const message = byId('jobs-message')
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let stopped = false
-    const refresh = async () => {
-      try {
-        const page = await api.get(`${BASE}?limit=50`)
-        for (const job of page.data) {
-          const events = seen.get(job.id) ?? []
-          events.push(...await api.eventsAfter(`${BASE}/${job.id}`, events.at(-1)?.seq ?? 0))
-          seen.set(job.id, events)
-        }
-        if (stopped) return
-        message.textContent = page.data.length === 0 ? 'No training jobs yet.' : ''
-        fill(tbody, page.data.map((job: any) => {
-          const progress = tracking.progressOf(seen.get(job.id)!)
-          return el('tr', {},
-            el('td', {}, el('a', { href: `#/jobs/${job.id}` }, job.id)),
-            el('td', {}, job.kind), el('td', {}, job.model ?? '–'), el('td', {}, statusBadge(job.status)),
-            el('td', {}, tracking.progressCell(progress)), el('td', { class: 'num' }, number(progress.environmentTokens)),
-            el('td', {}, time(job.created_at)))
-        }))
-        // poll only while something can still change
-        if (page.data.some((job: any) => !dom.isTerminal(job.status))) timer = setTimeout(refresh, 2000)
-      } catch (error) {
-        if (!stopped) message.textContent = (error as Error).message
-      }
-    }
-    void refresh()
-    return () => { stopped = true; clearTimeout(timer) }
-  }
+  const list = tracking.jobList(BASE, { table: 'jobs-table', message: 'jobs-message' }, 'No training jobs yet.', (job, progress) =>
+    el('tr', {},
+      el('td', {}, el('a', { href: `#/jobs/${job.id}` }, job.id)),
+      el('td', {}, job.kind), el('td', {}, job.model ?? '–'), el('td', {}, statusBadge(job.status)),
+      el('td', {}, tracking.progressCell(progress)), el('td', { class: 'num' }, number(progress.environmentTokens)),
+      el('td', {}, time(job.created_at))))
 
   async function showCheckpoints(jobId: string) {
     const tbody = byId('job-checkpoints').querySelector('tbody')!

@@ -3,6 +3,7 @@
 import type { Api, JobEvent } from './api.ts'
 import type { Charts } from './charts.ts'
 import type { Dom } from './dom.ts'
+import type { View } from './kit.ts'
 
 export interface JobProgress { progress: number | null; step: number | null; environmentTokens: number }
 
@@ -88,7 +89,40 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     return () => { stopped = true; clearTimeout(timer) }
   }
 
-  return { progressOf, progressCell, drawCurves, appendLog, follow }
+  /**
+   * A list page of jobs (training jobs, evaluations): the newest 50 in a table, each row built by
+   * `row` with the job's progress, refreshed every 2 s while any of them can still change. The
+   * events seen per job are kept, so each refresh asks only for the new ones.
+   */
+  function jobList(base: string, ids: { table: string; message: string }, empty: string, row: (job: any, progress: JobProgress) => Element): View {
+    const seen = new Map<string, JobEvent[]>()
+    return () => {
+      const tbody = dom.byId(ids.table).querySelector('tbody')!
+      const message = dom.byId(ids.message)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let stopped = false
+      const refresh = async () => {
+        try {
+          const page = await api.get(`${base}?limit=50`)
+          for (const job of page.data) {
+            const events = seen.get(job.id) ?? []
+            events.push(...await api.eventsAfter(`${base}/${job.id}`, events.at(-1)?.seq ?? 0))
+            seen.set(job.id, events)
+          }
+          if (stopped) return
+          message.textContent = page.data.length === 0 ? empty : ''
+          fill(tbody, page.data.map((job: any) => row(job, progressOf(seen.get(job.id)!))))
+          if (page.data.some((job: any) => !dom.isTerminal(job.status))) timer = setTimeout(refresh, 2000)
+        } catch (error) {
+          if (!stopped) message.textContent = (error as Error).message
+        }
+      }
+      void refresh()
+      return () => { stopped = true; clearTimeout(timer) }
+    }
+  }
+
+  return { progressOf, progressCell, drawCurves, appendLog, follow, jobList }
 }
 
 export type Tracking = ReturnType<typeof trackingKit>
