@@ -1,19 +1,8 @@
 // Shared pieces of the engine tests: temporary folders and running a Qwen3 graph on left-padded prompts.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import type { Qwen3Config } from '../../gpu-worker/engine/qwen3.ts'
 
-const made: string[] = []
-export function tempDir(prefix = 'engine-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  made.push(dir)
-  return dir
-}
-export function removeTempDirs() {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
-}
+export { removeTempDirs, tempDir } from '../helpers/temp.ts'
 
 export async function session(model: string | Uint8Array, float: 'float32' | 'float64' = 'float32') {
   // float64 sessions run unoptimised: the CPU fusions are float-only or round constants to float32.

@@ -7,8 +7,8 @@ import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { exposeOutput, grad } from '../../gpu-worker/training/autodiff.ts'
 import { GRPO_LOSS_DEFAULTS, type GrpoLossOptions, addGrpoLoss, grpoLossReference } from '../../gpu-worker/training/loss.ts'
-import { type PackedBatch, PolicyModel, packBatch } from '../../gpu-worker/training/model.ts'
-import { f64, finiteDifferences, normals, relativeError, removeTempDirs, session, tempDir } from './helpers.ts'
+import { PolicyModel } from '../../gpu-worker/training/model.ts'
+import { f64, finiteDifferences, normals, relativeError, removeTempDirs, rolloutBatch, session, tempDir } from './helpers.ts'
 import * as ort from 'onnxruntime-node'
 
 afterAll(removeTempDirs)
@@ -83,29 +83,15 @@ async function tinyModel(options: { lora: boolean; float: 'float32' | 'float64';
   return { model, c, base, dir }
 }
 
-function rolloutBatch(): { batch: PackedBatch; x: Parameters<PolicyModel['gradients']>[1] } {
-  const rows = [
-    { tokens: [10, 20, 30, 40, 50, 60, 70], promptLength: 3, lossMask: [1, 1, 0, 0] },
-    { tokens: [11, 21, 31, 41, 51], promptLength: 2, lossMask: [1, 0, 1] },
-  ]
-  const batch = packBatch(rows, 0)
-  const n = batch.B * batch.L
-  const noise = normals(3 * n, 9)
-  return {
-    batch,
-    x: {
-      advantages: Array.from({ length: n }, (_, k) => (k < batch.L ? 1.3 : -0.7)),
-      oldLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[k]),
-      refLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[n + k]),
-      denominator: batch.lossMask.reduce((a, b) => a + b, 0),
-    },
-  }
-}
+const ROLLOUT = [
+  { tokens: [10, 20, 30, 40, 50, 60, 70], promptLength: 3, lossMask: [1, 1, 0, 0] },
+  { tokens: [11, 21, 31, 41, 51], promptLength: 2, lossMask: [1, 0, 1] },
+]
 
 describe('GRPO loss through a tiny Qwen3', () => {
   it('LoRA parameter gradients equal finite differences (float64)', async () => {
     const { model } = await tinyModel({ lora: true, float: 'float64' })
-    const { batch, x } = rolloutBatch()
+    const { batch, x } = rolloutBatch(ROLLOUT, 9)
     const { grads, metrics } = await model.gradients(batch, x)
     expect(metrics.clip_frac + metrics.clip_frac_lower).toBeGreaterThanOrEqual(0)
     const errors: number[] = []
@@ -125,7 +111,7 @@ describe('GRPO loss through a tiny Qwen3', () => {
 
   it('tokens with loss mask 0 contribute exactly nothing', async () => {
     const { model } = await tinyModel({ lora: true, float: 'float32' })
-    const { batch, x } = rolloutBatch()
+    const { batch, x } = rolloutBatch(ROLLOUT, 9)
     const first = await model.gradients(batch, x)
     // Change everything the loss reads at masked positions: targets, advantages, old and reference logprobs.
     const masked = batch.lossMask.flatMap((m, i) => (m === 0 ? [i] : []))
@@ -148,7 +134,7 @@ describe('GRPO loss through a tiny Qwen3', () => {
     const lora = await tinyModel({ lora: true, float: 'float64' })
     const merged = lora.model.mergedWeights(lora.base)
     const full = await tinyModel({ lora: false, float: 'float64', load: (name) => (merged.get(name) as Float64Array) ?? lora.base(name) })
-    const { batch, x } = rolloutBatch()
+    const { batch, x } = rolloutBatch(ROLLOUT, 9)
     const gl = (await lora.model.gradients(batch, x)).grads
     const gf = (await full.model.gradients(batch, x)).grads
     const s = lora.model.loraScale

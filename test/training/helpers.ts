@@ -1,21 +1,11 @@
 // Shared pieces of the training tests: float64 sessions, seeded values, temporary folders, and the
 // finite-difference gradient check.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import type { Graph } from '../../gpu-worker/engine/onnx.ts'
 import { seededRandom } from '../../gpu-worker/engine/sampling.ts'
+import { type PolicyModel, packBatch } from '../../gpu-worker/training/model.ts'
 
-const made: string[] = []
-export function tempDir(prefix = 'training-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  made.push(dir)
-  return dir
-}
-export function removeTempDirs() {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
-}
+export { removeTempDirs, tempDir } from '../helpers/temp.ts'
 
 /** A session for a graph; float64 runs unoptimised (the CPU fusions are float-only or round constants to float32). */
 export function session(g: Graph) {
@@ -63,4 +53,21 @@ export async function finiteDifferences(
     exact.push(u.reduce((s, ui, i) => s + ui * analytic[i], 0))
   }
   return [numeric, exact]
+}
+
+/**
+ * Two rows of a rollout, packed, with seeded old and reference logprobs and advantages (one group
+ * of two with opposite signs): the inputs of the GRPO loss on a tiny model.
+ */
+export function rolloutBatch(rows: { tokens: number[]; promptLength: number; lossMask: number[] }[], seed: number) {
+  const batch = packBatch(rows, 0)
+  const n = batch.B * batch.L
+  const noise = normals(2 * n, seed)
+  const x: Parameters<PolicyModel['gradients']>[1] = {
+    advantages: Array.from({ length: n }, (_, k) => (k < batch.L ? 1.3 : -0.7)),
+    oldLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[k]),
+    refLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[n + k]),
+    denominator: batch.lossMask.reduce((a, b) => a + b, 0),
+  }
+  return { batch, x }
 }

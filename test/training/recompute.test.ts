@@ -6,8 +6,8 @@ import { buildQwen3 } from '../../gpu-worker/engine/qwen3.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { grad } from '../../gpu-worker/training/autodiff.ts'
 import { GRPO_LOSS_DEFAULTS, addGrpoLoss } from '../../gpu-worker/training/loss.ts'
-import { PolicyModel, packBatch, residualStream } from '../../gpu-worker/training/model.ts'
-import { normals, relativeError, removeTempDirs, tempDir } from './helpers.ts'
+import { PolicyModel, residualStream } from '../../gpu-worker/training/model.ts'
+import { normals, relativeError, removeTempDirs, rolloutBatch, tempDir } from './helpers.ts'
 
 afterAll(removeTempDirs)
 
@@ -20,24 +20,10 @@ function checkpoint() {
   return { c, st: new SafetensorsFolder(dir) }
 }
 
-function batchAndInputs() {
-  const rows = [
-    { tokens: [10, 20, 30, 40, 50, 60, 70, 80], promptLength: 3, lossMask: [1, 1, 0, 0, 1] },
-    { tokens: [11, 21, 31, 41, 51], promptLength: 2, lossMask: [1, 0, 1] },
-  ]
-  const batch = packBatch(rows, 0)
-  const n = batch.B * batch.L
-  const noise = normals(2 * n, 3)
-  return {
-    batch,
-    x: {
-      advantages: Array.from({ length: n }, (_, k) => (k < batch.L ? 1.3 : -0.7)),
-      oldLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[k]),
-      refLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[n + k]),
-      denominator: batch.lossMask.reduce((a, b) => a + b, 0),
-    },
-  }
-}
+const ROLLOUT = [
+  { tokens: [10, 20, 30, 40, 50, 60, 70, 80], promptLength: 3, lossMask: [1, 1, 0, 0, 1] },
+  { tokens: [11, 21, 31, 41, 51], promptLength: 2, lossMask: [1, 0, 1] },
+]
 
 describe('per-layer recomputation', () => {
   it('cuts the Qwen3 graph at the residual stream between layers', () => {
@@ -80,7 +66,7 @@ describe('per-layer recomputation', () => {
       })
       const [plain, recomputed] = [await make(false), await make(true)]
       for (const model of [plain, recomputed]) for (const [name, v] of model.params) if (name.endsWith('lora_B.weight')) v.set(normals(v.length, name.length, 0.3))
-      const { batch, x } = batchAndInputs()
+      const { batch, x } = rolloutBatch(ROLLOUT, 3)
       const [a, b] = [await plain.gradients(batch, x), await recomputed.gradients(batch, x)]
       expect(b.loss).toBe(a.loss)
       expect(b.grads.size).toBe(a.grads.size)
@@ -93,7 +79,7 @@ describe('per-layer recomputation', () => {
     const { c, st } = checkpoint()
     const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float32'), { loss: OPTIONS, recompute })
     const [plain, recomputed] = [await make(false), await make(true)]
-    const { batch, x } = batchAndInputs()
+    const { batch, x } = rolloutBatch(ROLLOUT, 3)
     const [a, b] = [await plain.gradients(batch, x), await recomputed.gradients(batch, x)]
     expect(Math.abs(b.loss - a.loss)).toBeLessThan(1e-6 * Math.abs(a.loss))
     for (const [name, g] of a.grads) expect(relativeError(b.grads.get(name)!, g), name).toBeLessThan(1e-5)
