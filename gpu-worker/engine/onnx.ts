@@ -158,6 +158,30 @@ export class Graph {
   lessOrEqual(a: string, b: string) { return this.node('LessOrEqual', [a, b]) }
   and(a: string, b: string) { return this.node('And', [a, b]) }
 
+  // ---- The operators only loss and backward graphs use (gpu-worker/training). ----
+  sub(a: string, b: string) { return this.node('Sub', [a, b]) }
+  div(a: string, b: string) { return this.node('Div', [a, b]) }
+  exp(x: string) { return this.node('Exp', [x]) }
+  log(x: string) { return this.node('Log', [x]) }
+  logSoftmax(x: string, axis = -1) { return this.node('LogSoftmax', [x], { axis }) }
+  /** Sum over constant `axes`. */
+  reduceSum(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.node('ReduceSum', [x, this.ints(axes)], { keepdims }) }
+  /** Max / min over attribute `axes` (opset 17 form); metrics only, no gradient rule. */
+  reduceMax(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.node('ReduceMax', [x], { axes: { ints: axes }, keepdims }) }
+  reduceMin(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.node('ReduceMin', [x], { axes: { ints: axes }, keepdims }) }
+  clip(x: string, min: string, max: string) { return this.node('Clip', [x, min, max]) }
+  max(a: string, b: string) { return this.node('Max', [a, b]) }
+  min(a: string, b: string) { return this.node('Min', [a, b]) }
+  less(a: string, b: string) { return this.node('Less', [a, b]) }
+  greater(a: string, b: string) { return this.node('Greater', [a, b]) }
+  greaterOrEqual(a: string, b: string) { return this.node('GreaterOrEqual', [a, b]) }
+  expand(x: string, shape: string) { return this.node('Expand', [x, shape]) }
+  /** Zero padding; `pads` = [begin per axis..., end per axis...]. */
+  pad(x: string, pads: string) { return this.node('Pad', [x, pads]) }
+  /** op(A) @ op(B) for 2-D A, B: the backward matmuls, without transposed copies. */
+  gemm(a: string, b: string, transA: 0 | 1, transB: 0 | 1) { return this.node('Gemm', [a, b], { transA, transB }) }
+  size(x: string) { return this.node('Size', [x]) }
+
   // ---- Serialization ----
 
   /** The whole model with every weight inline (for small graphs built and run in memory; < 2 GB). */

@@ -9,11 +9,10 @@
 // (an Unsqueeze, a keepdims reduction, a constant); a dim only known at run time is taken to equal
 // the output's, which holds for every graph the project builds.
 import type { Graph, Node } from '../engine/onnx.ts'
-import { type Info, Ops, inferShapes, isFloat, sliceBounds } from './graph.ts'
+import { type Info, inferShapes, isFloat, sliceBounds } from './graph.ts'
 
 interface Ctx {
   g: Graph
-  ops: Ops
   info: (v: string) => Info
   /** Whether input i of the node needs a gradient. */
   needs: (i: number) => boolean
@@ -37,7 +36,7 @@ const unreduce = (c: Ctx, n: Node, gy: string, axes: number[]) => {
   const x = n.inputs[0]
   const rank = c.info(x).shape.length
   const kept = n.attrs.keepdims === 0 ? c.g.unsqueeze(gy, axes.map((a) => (a < 0 ? a + rank : a))) : gy
-  return c.ops.expand(kept, c.g.shape(x))
+  return c.g.expand(kept, c.g.shape(x))
 }
 const constAxes = (c: Ctx, v: string) => c.info(v).values as number[]
 
@@ -48,10 +47,10 @@ export const RULES: Record<string, Rule> = {
   Sub: (c, n, gy) => binary(c, n, gy, c.needs(1) ? c.g.neg(gy) : null),
   Mul: (c, n, gy) => binary(c, n, c.needs(0) ? c.g.mul(gy, n.inputs[1]) : null, c.needs(1) ? c.g.mul(gy, n.inputs[0]) : null),
   // d(a/b) = da/b - (a/b) db/b
-  Div: (c, n, gy) => binary(c, n, c.needs(0) ? c.ops.div(gy, n.inputs[1]) : null,
-    c.needs(1) ? c.g.neg(c.g.mul(gy, c.ops.div(n.outputs[0], n.inputs[1]))) : null),
+  Div: (c, n, gy) => binary(c, n, c.needs(0) ? c.g.div(gy, n.inputs[1]) : null,
+    c.needs(1) ? c.g.neg(c.g.mul(gy, c.g.div(n.outputs[0], n.inputs[1]))) : null),
   // The larger (smaller) operand takes the whole gradient; a tie goes to the first.
-  Max: (c, n, gy) => minMax(c, n, gy, c.ops.greaterOrEqual(n.inputs[0], n.inputs[1])),
+  Max: (c, n, gy) => minMax(c, n, gy, c.g.greaterOrEqual(n.inputs[0], n.inputs[1])),
   Min: (c, n, gy) => minMax(c, n, gy, c.g.lessOrEqual(n.inputs[0], n.inputs[1])),
   Where: (c, n, gy) => {
     const zero = c.g.scalar(0)
@@ -63,35 +62,35 @@ export const RULES: Record<string, Rule> = {
   // The bounds are not differentiated; at a bound the gradient passes (as torch.clamp).
   Clip: (c, n, gy) => {
     const [x, lo, hi] = n.inputs
-    const inside = c.g.and(c.ops.greaterOrEqual(x, lo), c.g.lessOrEqual(x, hi))
+    const inside = c.g.and(c.g.greaterOrEqual(x, lo), c.g.lessOrEqual(x, hi))
     return [c.g.where(inside, gy, c.g.scalar(0)), null, null]
   },
   Exp: (c, n, gy) => [c.g.mul(gy, n.outputs[0])],
-  Log: (c, n, gy) => [c.ops.div(gy, n.inputs[0])],
+  Log: (c, n, gy) => [c.g.div(gy, n.inputs[0])],
   // d sqrt(x) = 1 / (2 y)
-  Sqrt: (c, n, gy) => [c.ops.div(c.g.mul(gy, c.g.scalar(0.5)), n.outputs[0])],
+  Sqrt: (c, n, gy) => [c.g.div(c.g.mul(gy, c.g.scalar(0.5)), n.outputs[0])],
   // d (1/x) = -y^2
   Reciprocal: (c, n, gy) => [c.g.neg(c.g.mul(gy, c.g.mul(n.outputs[0], n.outputs[0])))],
   // d sigmoid = y (1 - y)
-  Sigmoid: (c, n, gy) => [c.g.mul(gy, c.g.mul(n.outputs[0], c.ops.sub(c.g.scalar(1), n.outputs[0])))],
+  Sigmoid: (c, n, gy) => [c.g.mul(gy, c.g.mul(n.outputs[0], c.g.sub(c.g.scalar(1), n.outputs[0])))],
   Cos: (c, n, gy) => [c.g.neg(c.g.mul(gy, c.g.sin(n.inputs[0])))],
   Sin: (c, n, gy) => [c.g.mul(gy, c.g.cos(n.inputs[0]))],
   // dx = y * (gy - sum(gy * y))
   Softmax: (c, n, gy) => {
     const y = n.outputs[0]
     const axis = n.attrs.axis as number
-    return [c.g.mul(y, c.ops.sub(gy, c.ops.reduceSum(c.g.mul(gy, y), [axis])))]
+    return [c.g.mul(y, c.g.sub(gy, c.g.reduceSum(c.g.mul(gy, y), [axis])))]
   },
   // dx = gy - softmax * sum(gy)
   LogSoftmax: (c, n, gy) => {
     const axis = n.attrs.axis as number
-    return [c.ops.sub(gy, c.g.mul(c.ops.exp(n.outputs[0]), c.ops.reduceSum(gy, [axis])))]
+    return [c.g.sub(gy, c.g.mul(c.g.exp(n.outputs[0]), c.g.reduceSum(gy, [axis])))]
   },
   ReduceSum: (c, n, gy) => [unreduce(c, n, gy, constAxes(c, n.inputs[1])), null],
   // The mean divides by the number of reduced elements = size(x) / size(y), known at run time.
   ReduceMean: (c, n, gy) => {
-    const count = c.ops.div(c.g.cast(c.ops.size(n.inputs[0]), c.g.float), c.g.cast(c.ops.size(n.outputs[0]), c.g.float))
-    return [c.ops.div(unreduce(c, n, gy, (n.attrs.axes as { ints: number[] }).ints), count)]
+    const count = c.g.div(c.g.cast(c.g.size(n.inputs[0]), c.g.float), c.g.cast(c.g.size(n.outputs[0]), c.g.float))
+    return [c.g.div(unreduce(c, n, gy, (n.attrs.axes as { ints: number[] }).ints), count)]
   },
   Expand: (c, n, gy) => [c.unbroadcast(gy, c.info(n.outputs[0]).shape, n.inputs[0]), null],
   // Y[..., n, m] = A[..., n, k] @ B[..., k, m]: dA = dY @ B^T, dB = A^T @ dY, batch dims unbroadcast.
@@ -109,8 +108,8 @@ export const RULES: Record<string, Rule> = {
     const [a, b] = n.inputs
     const tA = (n.attrs.transA ?? 0) as 0 | 1
     const tB = (n.attrs.transB ?? 0) as 0 | 1
-    const da = tA ? c.ops.gemm(b, gy, tB, 1) : c.ops.gemm(gy, b, 0, tB ? 0 : 1)
-    const db = tB ? c.ops.gemm(gy, a, 1, tA) : c.ops.gemm(a, gy, tA ? 0 : 1, 0)
+    const da = tA ? c.g.gemm(b, gy, tB, 1) : c.g.gemm(gy, b, 0, tB ? 0 : 1)
+    const db = tB ? c.g.gemm(gy, a, 1, tA) : c.g.gemm(a, gy, tA ? 0 : 1, 0)
     return [c.needs(0) ? da : null, c.needs(1) ? db : null]
   },
   // Y = data[idx] along axis 0: dData = onehot(idx)^T @ dY, a Gemm instead of a scatter-add
@@ -123,7 +122,7 @@ export const RULES: Record<string, Rule> = {
     const vocab = c.g.range(c.g.constant([0], 'int64', []), rows, c.g.constant([1], 'int64', [])) // [V]
     const hot = c.g.cast(c.g.equal(c.g.unsqueeze(flat, [1]), c.g.unsqueeze(vocab, [0])), c.g.float) // [M, V]
     const gy2 = c.g.reshape(gy, c.g.concat([c.g.shape(flat), c.g.ints([-1])], 0)) // [M, rest]
-    return [c.g.reshape(c.ops.gemm(hot, gy2, 1, 0), c.g.shape(data)), null]
+    return [c.g.reshape(c.g.gemm(hot, gy2, 1, 0), c.g.shape(data)), null]
   },
   Reshape: (c, n, gy) => [c.g.reshape(gy, c.g.shape(n.inputs[0])), null],
   Unsqueeze: (c, n, gy) => [c.g.reshape(gy, c.g.shape(n.inputs[0])), null],
@@ -156,7 +155,7 @@ export const RULES: Record<string, Rule> = {
       pads[axis] = bounds[0]
       pads[shape.length + axis] = shape[axis]! - bounds[1]
     })
-    return [c.ops.pad(gy, c.g.ints(pads)), null, null, null]
+    return [c.g.pad(gy, c.g.ints(pads)), null, null, null]
   },
   Cast: (c, n, gy) => [c.g.cast(gy, c.info(n.inputs[0]).dtype)],
 }
@@ -198,14 +197,13 @@ export function grad(g: Graph, loss: string, params: string[], options: GradOpti
   for (const n of [...forward].reverse()) if (n.outputs.some((o) => toLoss.has(o))) n.inputs.forEach((v) => toLoss.add(v))
   const differentiable = (v: string) => fromParams.has(v) && toLoss.has(v) && isFloat(get(v).dtype)
 
-  const ops = new Ops(g)
   const grads = new Map<string, string>([[loss, g.scalar(1)]])
   const unbroadcast = (gr: string, gradShape: (number | null)[], x: string) => {
     const xs = get(x).shape
     const lead = gradShape.length - xs.length
     const axes = gradShape.flatMap((d, i) => (i < lead || (xs[i - lead] === 1 && d !== 1) ? [i] : []))
     if (axes.length === 0) return gr
-    const summed = ops.reduceSum(gr, axes, 1)
+    const summed = g.reduceSum(gr, axes, 1)
     return lead > 0 ? g.reshape(summed, g.shape(x)) : summed
   }
 
@@ -227,7 +225,7 @@ export function grad(g: Graph, loss: string, params: string[], options: GradOpti
     // The copies must run when the backward reaches this segment, not right after the forward
     // (which would keep their values alive as long as the originals): so their input depends on
     // the segment's output gradient, through an exact zero (0 * a finite sum).
-    const zero = g.mul(ops.reduceSum(gy, [...get(end).shape.keys()], 0), g.scalar(0))
+    const zero = g.mul(g.reduceSum(gy, [...get(end).shape.keys()], 0), g.scalar(0))
     const start = g.add(checkpoint, zero)
     info.set(start, get(checkpoint))
     const rename = new Map([[checkpoint, start]])
@@ -251,7 +249,7 @@ export function grad(g: Graph, loss: string, params: string[], options: GradOpti
     if (!gy || !n.inputs.some(differentiable)) continue
     const rule = RULES[n.op]
     if (!rule) throw new Error(`no gradient rule for ${n.op}`)
-    const ctx: Ctx = { g, ops, info: get, needs: (j) => differentiable(n.inputs[j]), unbroadcast }
+    const ctx: Ctx = { g, info: get, needs: (j) => differentiable(n.inputs[j]), unbroadcast }
     rule(ctx, recomputed.get(i) ?? n, gy).forEach((gx, j) => {
       const x = n.inputs[j]
       if (!gx || !differentiable(x)) return

@@ -1,52 +1,10 @@
-// What training adds to the engine's graph builder (gpu-worker/engine/onnx.ts): the operators that
-// only loss and backward graphs use, static shape inference (ranks, and which dimensions are
-// statically 1, which is what broadcasting gradients need), and turning weights into graph inputs.
-// The engine's builder keeps its node emitter private, so these nodes are appended to `g.nodes`
-// here with names of their own; the engine should later expose one `op()` emitter (see docs/training.md).
+// What training adds to the engine's graph builder (gpu-worker/engine/onnx.ts, which also holds the
+// operators only loss and backward graphs use): static shape inference (ranks, and which dimensions
+// are statically 1, which is what broadcasting gradients need), and turning weights into graph inputs.
 import type { DType, Graph, Node } from '../engine/onnx.ts'
 
-type Attrs = Node['attrs']
 const ELEM_TYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11 }
 const DTYPE_OF = new Map(Object.entries(ELEM_TYPE).map(([k, v]) => [v, k as DType]))
-
-const counters = new WeakMap<Graph, number>()
-
-/** Appends one node to `g` and returns its output name (`t<k>_<op>`, never clashing with the engine's `<op>_<k>`). */
-function emit(g: Graph, op: string, inputs: string[], attrs: Attrs): string {
-  const k = counters.get(g) ?? 0
-  counters.set(g, k + 1)
-  const name = `t${k}_${op.toLowerCase()}`
-  g.nodes.push({ op, inputs, outputs: [name], attrs })
-  return name
-}
-
-/** The operators the engine's builder lacks, one method each (opset 17). */
-export class Ops {
-  constructor(readonly g: Graph) {}
-  private one(op: string, inputs: string[], attrs: Attrs = {}) { return emit(this.g, op, inputs, attrs) }
-  sub(a: string, b: string) { return this.one('Sub', [a, b]) }
-  div(a: string, b: string) { return this.one('Div', [a, b]) }
-  exp(x: string) { return this.one('Exp', [x]) }
-  log(x: string) { return this.one('Log', [x]) }
-  logSoftmax(x: string, axis = -1) { return this.one('LogSoftmax', [x], { axis }) }
-  /** Sum over constant `axes`. */
-  reduceSum(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.one('ReduceSum', [x, this.g.ints(axes)], { keepdims }) }
-  /** Max / min over attribute `axes` (opset 17 form); metrics only, no gradient rule. */
-  reduceMax(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.one('ReduceMax', [x], { axes: { ints: axes }, keepdims }) }
-  reduceMin(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.one('ReduceMin', [x], { axes: { ints: axes }, keepdims }) }
-  clip(x: string, min: string, max: string) { return this.one('Clip', [x, min, max]) }
-  max(a: string, b: string) { return this.one('Max', [a, b]) }
-  min(a: string, b: string) { return this.one('Min', [a, b]) }
-  less(a: string, b: string) { return this.one('Less', [a, b]) }
-  greater(a: string, b: string) { return this.one('Greater', [a, b]) }
-  greaterOrEqual(a: string, b: string) { return this.one('GreaterOrEqual', [a, b]) }
-  expand(x: string, shape: string) { return this.one('Expand', [x, shape]) }
-  /** Zero padding; `pads` = [begin per axis..., end per axis...]. */
-  pad(x: string, pads: string) { return this.one('Pad', [x, pads]) }
-  /** op(A) @ op(B) for 2-D A, B: the backward matmuls, without transposed copies. */
-  gemm(a: string, b: string, transA: 0 | 1, transB: 0 | 1) { return this.one('Gemm', [a, b], { transA, transB }) }
-  size(x: string) { return this.one('Size', [x]) }
-}
 
 /** What is known of a value before running: its type, its dims (null = only known at run time), and for small int64 tensors (shapes, axes) their values. */
 export interface Info { dtype: DType; shape: (number | null)[]; values?: (number | null)[] }

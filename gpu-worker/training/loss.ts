@@ -6,7 +6,6 @@
 // mask-1 token count of the whole mini-batch (token-mean) or sequences x a fixed length (Dr.GRPO's
 // "seq-mean-token-sum-norm"), so micro-batch gradients simply add up to the mini-batch gradient.
 import type { Graph } from '../engine/onnx.ts'
-import { Ops } from './graph.ts'
 
 export interface GrpoLossOptions {
   /** 'grpo': the clipped policy-gradient loss; 'sft': token negative log-likelihood (warm-start on demonstrations). */
@@ -33,16 +32,14 @@ export type LossMetric = (typeof SUMMED_METRICS)[number] | (typeof MAX_METRICS)[
 
 /** Token log-probabilities [B, L] of `targets` under `logits` [B, L, V]: log-softmax, then a one-hot select (the gather). */
 export function tokenLogprobs(g: Graph, logits: string, targets: string, vocab: number): { logp: string; tokenLogp: string } {
-  const o = new Ops(g)
-  const logp = o.logSoftmax(logits, -1) // [B, L, V]
+  const logp = g.logSoftmax(logits, -1) // [B, L, V]
   const ids = g.range(g.constant([0], 'int64', []), g.constant([vocab], 'int64', []), g.constant([1], 'int64', [])) // [V]
   const hot = g.cast(g.equal(g.unsqueeze(targets, [2]), ids), g.float) // [B, L, V]
-  return { logp, tokenLogp: o.reduceSum(g.mul(logp, hot), [2], 0) }
+  return { logp, tokenLogp: g.reduceSum(g.mul(logp, hot), [2], 0) }
 }
 
 /** Adds the loss inputs and nodes; returns the scalar loss, the token logprobs and the metrics. */
 export function addGrpoLoss(g: Graph, logits: string, vocab: number, options: GrpoLossOptions) {
-  const o = new Ops(g)
   const rows = ['batch_size', 'sequence_length']
   const targets = g.input('targets', 'int64', rows)
   const mask = g.input('loss_mask', g.float, rows)
@@ -50,24 +47,24 @@ export function addGrpoLoss(g: Graph, logits: string, vocab: number, options: Gr
   const old = g.input('old_logprobs', g.float, rows)
   const ref = g.input('ref_logprobs', g.float, rows)
   const denominator = g.input('loss_denominator', g.float, [])
-  const agg = (x: string) => o.div(o.reduceSum(g.mul(x, mask), [0, 1], 0), denominator)
+  const agg = (x: string) => g.div(g.reduceSum(g.mul(x, mask), [0, 1], 0), denominator)
   const s = (v: number) => g.scalar(v)
 
   const { logp, tokenLogp } = tokenLogprobs(g, logits, targets, vocab)
-  const entropy = g.neg(o.reduceSum(g.mul(o.exp(logp), logp), [2], 0)) // [B, L]
+  const entropy = g.neg(g.reduceSum(g.mul(g.exp(logp), logp), [2], 0)) // [B, L]
 
-  const negApproxKl = o.clip(o.sub(tokenLogp, old), s(-20), s(20))
-  const ratio = o.exp(negApproxKl)
+  const negApproxKl = g.clip(g.sub(tokenLogp, old), s(-20), s(20))
+  const ratio = g.exp(negApproxKl)
   const negAdv = g.neg(adv)
   const pg1 = g.mul(negAdv, ratio)
-  const pg2 = g.mul(negAdv, o.clip(ratio, s(1 - options.clipLow), s(1 + options.clipHigh)))
-  const clipped = o.max(pg1, pg2)
+  const pg2 = g.mul(negAdv, g.clip(ratio, s(1 - options.clipLow), s(1 + options.clipHigh)))
+  const clipped = g.max(pg1, pg2)
   const pg3 = g.mul(negAdv, s(options.dualClip))
-  const negative = o.less(adv, s(0))
-  const pg = g.where(negative, o.min(pg3, clipped), clipped)
+  const negative = g.less(adv, s(0))
+  const pg = g.where(negative, g.min(pg3, clipped), clipped)
 
-  const diff = o.clip(o.sub(ref, tokenLogp), s(-20), s(20))
-  const kl = o.clip(o.sub(o.sub(o.exp(diff), diff), s(1)), s(-10), s(10)) // k3, clamped
+  const diff = g.clip(g.sub(ref, tokenLogp), s(-20), s(20))
+  const kl = g.clip(g.sub(g.sub(g.exp(diff), diff), s(1)), s(-10), s(10)) // k3, clamped
 
   const pgLoss = agg(pg)
   const klLoss = agg(kl)
@@ -78,18 +75,18 @@ export function addGrpoLoss(g: Graph, logits: string, vocab: number, options: Gr
   else {
     loss = pgLoss
     if (options.klCoef) loss = g.add(loss, g.mul(klLoss, s(options.klCoef)))
-    if (options.entropyCoef) loss = o.sub(loss, g.mul(entropyLoss, s(options.entropyCoef)))
+    if (options.entropyCoef) loss = g.sub(loss, g.mul(entropyLoss, s(options.entropyCoef)))
   }
   const flag = (b: string) => g.cast(b, g.float)
-  const inMask = o.greater(mask, s(0))
+  const inMask = g.greater(mask, s(0))
   const metrics: Record<LossMetric, string> = {
     pg_loss: pgLoss, kl: klLoss, entropy: entropyLoss, nll,
-    clip_frac: agg(flag(o.greater(pg2, pg1))),
-    clip_frac_lower: agg(g.mul(flag(o.greater(clipped, pg3)), flag(negative))),
+    clip_frac: agg(flag(g.greater(pg2, pg1))),
+    clip_frac_lower: agg(g.mul(flag(g.greater(clipped, pg3)), flag(negative))),
     ppo_kl: agg(g.neg(negApproxKl)),
     ratio_mean: agg(ratio),
-    ratio_max: o.reduceMax(g.where(inMask, ratio, s(0)), [0, 1], 0),
-    ratio_min: o.reduceMin(g.where(inMask, ratio, s(3.4028234663852886e38)), [0, 1], 0),
+    ratio_max: g.reduceMax(g.where(inMask, ratio, s(0)), [0, 1], 0),
+    ratio_min: g.reduceMin(g.where(inMask, ratio, s(3.4028234663852886e38)), [0, 1], 0),
   }
   return { loss, tokenLogp, metrics }
 }

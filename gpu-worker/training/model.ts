@@ -8,7 +8,7 @@ import type { FloatArray, FloatType, Graph } from '../engine/onnx.ts'
 import { type Qwen3Config, buildQwen3 } from '../engine/qwen3.ts'
 import { seededRandom } from '../engine/sampling.ts'
 import { exposeOutput, grad } from './autodiff.ts'
-import { Ops, weightsToInputs } from './graph.ts'
+import { weightsToInputs } from './graph.ts'
 import { type GrpoLossOptions, type LossMetric, addGrpoLoss, tokenLogprobs } from './loss.ts'
 
 export const LORA_TARGETS = {
@@ -48,8 +48,7 @@ export function addLora(g: Graph, c: Qwen3Config, options: LoraOptions): Adapter
       const a = g.input(adapterName(weight, 'A'), g.float, [options.rank, inFeatures])
       const b = g.input(adapterName(weight, 'B'), g.float, [outFeatures, options.rank])
       const start = g.nodes.length
-      const o = new Ops(g)
-      const delta = g.mul(o.gemm(o.gemm(node.inputs[0], a, 0, 1), b, 0, 1), scale) // [N, out]
+      const delta = g.mul(g.gemm(g.gemm(node.inputs[0], a, 0, 1), b, 0, 1), scale) // [N, out]
       g.add(`${y}.base`, delta)
       g.nodes[g.nodes.length - 1].outputs = [y]
       g.nodes.splice(at + 1, 0, ...g.nodes.splice(start))
