@@ -86,7 +86,7 @@ function TrainingForm() {
   const f = 'train'
   return (
     <form id="train-form" class="panel" novalidate>
-      <Field form={f} param="model" label="Base model" value="Qwen/Qwen3-0.6B" hint="A Hugging Face model id or a checkpoint folder the workers can read" />
+      <Field form={f} param="model" label="Base model" value="hf:Qwen/Qwen3-0.6B" hint="hf:owner/name (the Hugging Face hub, when the workers are online) or a checkpoint folder the workers can read" />
       <Select form={f} param="training_file" label="Training dataset" files="required"><option value="">(choose a file)</option></Select>
       <Select form={f} param="validation_file" label="Validation dataset" files="optional"><option value="">(none)</option></Select>
       <Select form={f} param="method.type" label="Method">
