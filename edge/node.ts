@@ -33,6 +33,7 @@ async function main() {
   })
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     console.log(`Prompt-R1 platform listening on http://${config.host}:${info.port}`)
+    console.log(`  dashboard: http://${config.host}:${info.port}/dashboard`)
     console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${worker ? worker.kinds.join(', ') : 'off'}`)
     console.log(`  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
       + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`)
