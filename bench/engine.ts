@@ -3,7 +3,7 @@
 // measured in this run, and (b) @huggingface/transformers generating from the same ONNX file.
 // Writes a markdown table to bench/results/engine.md (and prints it). Not a test.
 //   npm run bench:engine [-- --threads 2 --batches 1,8,32]
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -12,7 +12,7 @@ import { exportOnnx, openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { Generator } from '../gpu-worker/engine/generate.ts'
 import { Engine } from '../gpu-worker/engine/session.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
-import { matmulRate } from './matmul.ts'
+import { matmulRate, writeTable } from './common.ts'
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, batches: { type: 'string', default: '1,8,32' } } })
 const threads = Number(values.threads)
@@ -132,7 +132,5 @@ const table = [
   '|---|---|---|---|---|---|---|',
   ...rows,
 ].join('\n')
-mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
-writeFileSync(join(import.meta.dirname, 'results', 'engine.md'), table + '\n')
-console.log(table)
+writeTable('engine', table)
 rmSync(dir, { recursive: true, force: true })

@@ -5,7 +5,7 @@
 // is its own. Writes a markdown table to bench/results/train.md (and prints it). Not a test.
 //   npm run bench (bench/index.ts) or: npx tsx bench/train.ts [-- --threads 2 --batch 4 --length 256 --steps 3]
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,7 +14,7 @@ import { openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
 import { GRPO_LOSS_DEFAULTS } from '../gpu-worker/training/loss.ts'
 import { LORA_TARGETS, type LoraTarget, PolicyModel, packBatch } from '../gpu-worker/training/model.ts'
-import { matmulRate } from './matmul.ts'
+import { matmulRate, writeTable } from './common.ts'
 
 const { values } = parseArgs({
   options: {
@@ -111,7 +111,5 @@ if (values.mode) {
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n')
-  mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
-  writeFileSync(join(import.meta.dirname, 'results', 'train.md'), table + '\n')
-  console.log(table)
+  writeTable('train', table)
 }

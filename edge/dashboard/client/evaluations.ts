@@ -133,15 +133,7 @@ export function evaluationViews(kit: Kit) {
     byId('trajectory').hidden = true
     const message = byId('eval-message')
     message.textContent = ''
-    const cancel = byId<HTMLButtonElement>('eval-cancel')
-    cancel.onclick = async () => {
-      cancel.disabled = true
-      try {
-        fill(byId('eval-status'), statusBadge((await api.post(`${base}/cancel`)).status))
-      } catch (error) {
-        message.textContent = (error as Error).message
-      }
-    }
+    const cancel = tracking.cancelButton('eval-cancel', 'eval-status', base, message)
     for (const format of ['jsonl', 'csv']) {
       byId(`eval-download-${format}`).onclick = () => api.download(`${base}/results?format=${format}`, `${id}.${format}`)
         .catch((error) => { message.textContent = (error as Error).message })

@@ -123,16 +123,7 @@ export function jobViews(kit: Kit) {
     fill(byId('job-checkpoints').querySelector('tbody')!)
     const message = byId('job-message')
     message.textContent = ''
-    const cancel = byId<HTMLButtonElement>('job-cancel')
-    cancel.onclick = async () => {
-      cancel.disabled = true
-      try {
-        const job = await api.post(`${base}/cancel`)
-        fill(byId('job-status'), statusBadge(job.status))
-      } catch (error) {
-        message.textContent = (error as Error).message
-      }
-    }
+    const cancel = tracking.cancelButton('job-cancel', 'job-status', base, message)
     let lastStatus = ''
     return tracking.follow(base, 1000, (events, added, job) => {
       fill(byId('job-status'), statusBadge(job.status))

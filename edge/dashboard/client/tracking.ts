@@ -122,7 +122,21 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     }
   }
 
-  return { progressOf, progressCell, drawCurves, appendLog, follow, jobList }
+  /** Wires a job page's cancel button: POST {base}/cancel, the new status shown, a failure in `message`. */
+  function cancelButton(buttonId: string, statusId: string, base: string, message: Element): HTMLButtonElement {
+    const button = dom.byId<HTMLButtonElement>(buttonId)
+    button.onclick = async () => {
+      button.disabled = true
+      try {
+        fill(dom.byId(statusId), dom.statusBadge((await api.post(`${base}/cancel`)).status))
+      } catch (error) {
+        message.textContent = (error as Error).message
+      }
+    }
+    return button
+  }
+
+  return { progressOf, progressCell, drawCurves, appendLog, follow, jobList, cancelButton }
 }
 
 export type Tracking = ReturnType<typeof trackingKit>

@@ -1,5 +1,7 @@
-// The roofline both benchmarks compare against: the float32 MatMul FLOP rate onnxruntime reaches
-// on this machine, measured in the same run as what it is compared with.
+// What both benchmarks share: the roofline they compare against (the float32 MatMul FLOP rate
+// onnxruntime reaches on this machine, measured in the same run) and where their tables go.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { Graph } from '../gpu-worker/engine/onnx.ts'
 
@@ -24,4 +26,11 @@ export async function matmulRate(threads: number, weight: 'initializer' | 'input
   }
   await session.release()
   return (2 * 512 * 512 * 2048) / (best / 1000)
+}
+
+/** Writes a benchmark's markdown table to bench/results/NAME.md (gitignored) and prints it. */
+export function writeTable(name: string, table: string): void {
+  mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
+  writeFileSync(join(import.meta.dirname, 'results', `${name}.md`), table + '\n')
+  console.log(table)
 }
