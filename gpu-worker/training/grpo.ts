@@ -17,12 +17,12 @@ import { Generator } from '../engine/generate.ts'
 import { EnginePolicy } from '../engine/policy.ts'
 import { seededRandom } from '../engine/sampling.ts'
 import { Engine } from '../engine/session.ts'
-import type { GrpoLossOptions } from './loss.ts'
+import type { Aggregation, GrpoLossOptions } from './loss.ts'
 import { type LoraOptions, PolicyModel, type TrainRow } from './model.ts'
 import { type AdamWOptions, AdamW } from './optim.ts'
 import { latestTrainState, loadTrainState, saveTrainState, writeMergedModel } from './state.ts'
 import { type TrainingEpisode, episodeRecords } from './trajectories.ts'
-import { type Aggregation, type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches } from './update.ts'
+import { type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches } from './update.ts'
 
 export interface GrpoOptions {
   steps: number

@@ -9,7 +9,7 @@ import { type Qwen3Config, buildQwen3 } from '../engine/qwen3.ts'
 import { seededRandom } from '../engine/sampling.ts'
 import { exposeOutput, grad } from './autodiff.ts'
 import { weightsToInputs } from './graph.ts'
-import { type GrpoLossOptions, type LossMetric, addGrpoLoss, tokenLogprobs } from './loss.ts'
+import { type GrpoLossOptions, type LossMetric, type TokenWeights, addGrpoLoss, tokenLogprobs } from './loss.ts'
 
 export const LORA_TARGETS = {
   q: 'self_attn.q_proj', k: 'self_attn.k_proj', v: 'self_attn.v_proj', o: 'self_attn.o_proj',
@@ -233,18 +233,18 @@ export class PolicyModel {
    * (models created with `sft`) the supervised NLL, which ignores advantages and old/reference logprobs.
    */
   async gradients(
-    batch: PackedBatch, x: { advantages: ArrayLike<number>; oldLogprobs: ArrayLike<number>; refLogprobs: ArrayLike<number>; denominator: number },
+    batch: PackedBatch, x: { advantages: ArrayLike<number>; oldLogprobs: ArrayLike<number>; refLogprobs: ArrayLike<number>; weights: TokenWeights },
     objective: 'grpo' | 'sft' = 'grpo',
   ): Promise<StepResult> {
     const session = objective === 'sft' ? this.sft ?? fail('this model was created without the sft objective') : this.train
     const { B, L } = batch
     const feeds = {
       ...this.feeds(batch, this.params, true),
-      loss_mask: this.tensor(batch.lossMask, [B, L]),
+      loss_weights: this.tensor(x.weights.loss, [B, L]),
+      token_weights: this.tensor(x.weights.token, [B, L]),
       advantages: this.tensor(x.advantages, [B, L]),
       old_logprobs: this.tensor(x.oldLogprobs, [B, L]),
       ref_logprobs: this.tensor(x.refLogprobs, [B, L]),
-      loss_denominator: this.tensor([x.denominator], []),
     }
     const out = await session.run(feeds)
     const metrics = {} as Record<LossMetric, number>

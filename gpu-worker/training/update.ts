@@ -1,7 +1,7 @@
 // One optimizer step over a mini-batch of sequences, split into micro-batches whose gradients add
-// up: each micro-batch's loss is already divided by the whole mini-batch's denominator.
+// up: each micro-batch's loss weights are normalised over the whole mini-batch.
 import type { FloatArray } from '../engine/onnx.ts'
-import { type LossMetric, MAX_METRICS, MIN_METRICS } from './loss.ts'
+import { type Aggregation, type LossMetric, MAX_METRICS, MIN_METRICS, lossWeights } from './loss.ts'
 import { type PackedBatch, type PolicyModel, type TrainRow, packBatch } from './model.ts'
 import { type AdamW, accumulate } from './optim.ts'
 
@@ -15,11 +15,6 @@ export interface MicroBatch {
   refLogprobs: FloatArray
 }
 
-/**
- * 'token-mean' (published): divide by the mask-1 tokens of the mini-batch. 'seq-mean-token-sum-norm'
- * (Dr.GRPO): divide by sequences x normLength, a constant, so long answers are not down-weighted.
- */
-export type Aggregation = { kind: 'token-mean' } | { kind: 'seq-mean-token-sum-norm'; normLength: number }
 
 /** Packs rows into micro-batches and records, before any update, the old and (if needed) reference logprobs. */
 export async function prepareMicroBatches(model: PolicyModel, rows: ScoredRow[], size: number, padId: number, withReference: boolean): Promise<MicroBatch[]> {
@@ -52,14 +47,12 @@ export interface UpdateResult { loss: number; metrics: Record<LossMetric, number
 export async function optimizerStep(
   model: PolicyModel, optimizer: AdamW, micro: MicroBatch[], aggregation: Aggregation, objective: 'grpo' | 'sft' = 'grpo',
 ): Promise<UpdateResult> {
-  const denominator = aggregation.kind === 'token-mean'
-    ? Math.max(1, micro.reduce((s, m) => s + m.batch.lossMask.reduce((a, b) => a + b, 0), 0))
-    : micro.reduce((s, m) => s + m.batch.B, 0) * aggregation.normLength
+  const weights = lossWeights(micro.map((m) => m.batch), aggregation)
   const grads = new Map<string, Float64Array>()
   const metrics = {} as Record<LossMetric, number>
   let loss = 0
-  for (const m of micro) {
-    const r = await model.gradients(m.batch, { advantages: m.advantages, oldLogprobs: m.oldLogprobs, refLogprobs: m.refLogprobs, denominator }, objective)
+  for (const [k, m] of micro.entries()) {
+    const r = await model.gradients(m.batch, { advantages: m.advantages, oldLogprobs: m.oldLogprobs, refLogprobs: m.refLogprobs, weights: weights[k] }, objective)
     accumulate(grads, r.grads)
     loss += r.loss
     for (const [k, v] of Object.entries(r.metrics) as [LossMetric, number][]) {

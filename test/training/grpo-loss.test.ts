@@ -6,7 +6,7 @@ import { Graph } from '../../gpu-worker/engine/onnx.ts'
 import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { exposeOutput, grad } from '../../gpu-worker/training/autodiff.ts'
-import { GRPO_LOSS_DEFAULTS, type GrpoLossOptions, addGrpoLoss, grpoLossReference } from '../../gpu-worker/training/loss.ts'
+import { GRPO_LOSS_DEFAULTS, type GrpoLossOptions, addGrpoLoss, grpoLossReference, lossWeights } from '../../gpu-worker/training/loss.ts'
 import { PolicyModel } from '../../gpu-worker/training/model.ts'
 import { f64, finiteDifferences, normals, relativeError, removeTempDirs, rolloutBatch, session, tempDir } from './helpers.ts'
 import * as ort from 'onnxruntime-node'
@@ -28,11 +28,14 @@ function lossInputs(seed: number) {
   const grid = <T,>(f: (b: number, i: number, k: number) => T): T[][] => Array.from({ length: B }, (_, b) => Array.from({ length: L }, (_, i) => f(b, i, b * L + i)))
   const targets = grid((b, i, k) => k % V)
   const mask = grid((b, i) => (i === 1 && b === 0 ? 0 : 1))
+  // Two different normalisations (as for seq-mean-token-mean), so that a metric on the wrong weights shows.
+  const lossWeights = grid((b, i) => mask[b][i] / (7 + b))
+  const tokenWeights = grid((b, i) => mask[b][i] / 11)
   // Advantages of both signs, some large (dual clip), and old/ref logprobs that put ratios on every side of the clip range.
   const adv = grid((b, i, k) => (k % 5 === 0 ? -4 : 1.5 * noise[k]))
   const old = grid((b, i, k) => logpOf(b, i, targets[b][i]) + (k % 5 === 0 ? -1.5 : 0.5 * noise[B * L + k]))
   const ref = grid((b, i, k) => logpOf(b, i, targets[b][i]) + 0.3 * noise[2 * B * L + k])
-  return { logits, grid: grid((b, i) => z(b, i)), x: { targets, mask, adv, old, ref, denominator: 7 } }
+  return { logits, grid: grid((b, i) => z(b, i)), x: { targets, lossWeights, tokenWeights, adv, old, ref } }
 }
 
 describe('GRPO loss graph', () => {
@@ -50,9 +53,8 @@ describe('GRPO loss graph', () => {
     const feeds: Record<string, ort.Tensor> = {
       logits: f64(values, [B, L, V]),
       targets: new ort.Tensor('int64', BigInt64Array.from(x.targets.flat(), BigInt), [B, L]),
-      loss_mask: f64(flat(x.mask), [B, L]), advantages: f64(flat(x.adv), [B, L]),
+      loss_weights: f64(flat(x.lossWeights), [B, L]), token_weights: f64(flat(x.tokenWeights), [B, L]), advantages: f64(flat(x.adv), [B, L]),
       old_logprobs: f64(flat(x.old), [B, L]), ref_logprobs: f64(flat(x.ref), [B, L]),
-      loss_denominator: f64(Float64Array.of(x.denominator), []),
     }
     const out = await s.run(feeds)
     const expected = grpoLossReference(grid, x, OPTIONS)
@@ -126,7 +128,8 @@ describe('GRPO loss through a tiny Qwen3', () => {
     expect(second.loss).toBe(first.loss)
     for (const [name, gr] of first.grads) expect([...second.grads.get(name)!]).toEqual([...gr])
     // And the mask matters: unmasking one of them changes the gradient.
-    const unmasked = await model.gradients({ ...changed, lossMask: batch.lossMask.map((m, i) => (i === masked[0] ? 1 : m)) }, x2)
+    const unmaskedBatch = { ...changed, lossMask: batch.lossMask.map((m, i) => (i === masked[0] ? 1 : m)) }
+    const unmasked = await model.gradients(unmaskedBatch, { ...x2, weights: lossWeights([unmaskedBatch], { kind: 'token-mean' })[0] })
     expect(unmasked.loss).not.toBe(first.loss)
   })
 

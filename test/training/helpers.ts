@@ -3,6 +3,7 @@
 import * as ort from 'onnxruntime-node'
 import type { Graph } from '../../gpu-worker/engine/onnx.ts'
 import { seededRandom } from '../../gpu-worker/engine/sampling.ts'
+import { lossWeights } from '../../gpu-worker/training/loss.ts'
 import { type PolicyModel, packBatch } from '../../gpu-worker/training/model.ts'
 
 export { removeTempDirs, tempDir } from '../helpers/temp.ts'
@@ -67,7 +68,7 @@ export function rolloutBatch(rows: { tokens: number[]; promptLength: number; los
     advantages: Array.from({ length: n }, (_, k) => (k < batch.L ? 1.3 : -0.7)),
     oldLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[k]),
     refLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[n + k]),
-    denominator: batch.lossMask.reduce((a, b) => a + b, 0),
+    weights: lossWeights([batch], { kind: 'token-mean' })[0],
   }
   return { batch, x }
 }

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
-import { GRPO_LOSS_DEFAULTS } from '../../gpu-worker/training/loss.ts'
+import { GRPO_LOSS_DEFAULTS, lossWeights } from '../../gpu-worker/training/loss.ts'
 import { PolicyModel } from '../../gpu-worker/training/model.ts'
 import { ADAMW_DEFAULTS, AdamW, lrFactor } from '../../gpu-worker/training/optim.ts'
 import { type ScoredRow, optimizerStep, prepareMicroBatches } from '../../gpu-worker/training/update.ts'
@@ -67,10 +67,10 @@ describe('training steps', () => {
     const rows = DEMOS.map((r, i) => ({ ...r, advantage: i % 2 ? 0.8 : -1.1 }))
     const grads = async (size: number) => {
       const micro = await prepareMicroBatches(model, rows, size, 0, true)
-      const denominator = micro.reduce((s, m) => s + m.batch.lossMask.reduce((a, b) => a + b, 0), 0)
+      const weights = lossWeights(micro.map((m) => m.batch), { kind: 'token-mean' })
       const acc = new Map<string, number[]>()
-      for (const m of micro) {
-        const r = await model.gradients(m.batch, { ...m, denominator })
+      for (const [k, m] of micro.entries()) {
+        const r = await model.gradients(m.batch, { ...m, weights: weights[k] })
         for (const [k, g] of r.grads) acc.set(k, (acc.get(k) ?? new Array(g.length).fill(0)).map((v, i) => v + g[i]))
       }
       return acc
