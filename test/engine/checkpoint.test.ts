@@ -71,7 +71,7 @@ describe('ONNX build cache', () => {
 describe('sources', () => {
   it('loads a checkpoint from a blob-store prefix (copied once into the cache)', async () => {
     const [src, root, cache] = [tempDir(), tempDir(), tempDir()]
-    makeTinyCheckpoint(src, { seed: 3, shards: 2 })
+    makeTinyCheckpoint(src, { seed: 3, maxShardBytes: 200_000 })
     const store = new LocalBlobStore(root)
     for (const file of readdirSync(src)) await store.put(`models/agent-1/${file}`, readFileSync(join(src, file)))
     const dir = await resolveCheckpoint({ store, prefix: 'models/agent-1' }, cache)

@@ -16,7 +16,7 @@ afterAll(removeTempDirs)
 const configs: [string, TinyModelOptions][] = [
   ['GQA 2:1, tied, f32', { seed: 1 }],
   ['MHA, untied, bf16', { seed: 2, numHeads: 4, numKvHeads: 4, tieWordEmbeddings: false, dtype: 'BF16' }],
-  ['GQA 4:1, head_dim 24 != 64/8, untied, f16, 3 shards', { seed: 3, numHeads: 8, numKvHeads: 2, headDim: 24, tieWordEmbeddings: false, dtype: 'F16', shards: 3 }],
+  ['GQA 4:1, head_dim 24 != 64/8, untied, f16, sharded', { seed: 3, numHeads: 8, numKvHeads: 2, headDim: 24, tieWordEmbeddings: false, dtype: 'F16', maxShardBytes: 60_000 }],
   ['MQA 4:1, head_dim 32, 3 layers, tied', { seed: 4, numHeads: 4, numKvHeads: 1, headDim: 32, numLayers: 3, intermediateSize: 96 }],
 ]
 const prompts = [
