@@ -1,6 +1,8 @@
-// What both benchmarks share: the roofline they compare against (the float32 MatMul FLOP rate
-// onnxruntime reaches on this machine, measured in the same run) and where their tables go.
-import { mkdirSync, writeFileSync } from 'node:fs'
+// What the benchmarks share: the roofline they compare against (the float32 MatMul FLOP rate
+// onnxruntime reaches on this machine, measured in the same run), the PyTorch peer
+// (bench/peers/pytorch.py) and where their tables go.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { Graph } from '../gpu-worker/engine/onnx.ts'
@@ -33,4 +35,16 @@ export function writeTable(name: string, table: string): void {
   mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
   writeFileSync(join(import.meta.dirname, 'results', `${name}.md`), table + '\n')
   console.log(table)
+}
+
+/**
+ * Runs bench/peers/pytorch.py with the reference checks' Python (test/reference/setup-venv.sh, or
+ * PROMPT_R1_REFERENCE_PYTHON): its JSON answer, or why there is none (the table then says so).
+ */
+export function pytorchPeer(args: string[]): Record<string, number> | { missing: string } {
+  const python = process.env.PROMPT_R1_REFERENCE_PYTHON || join(import.meta.dirname, '..', '.venv-reference', 'bin', 'python')
+  if (!existsSync(python)) return { missing: `no PyTorch (${python} missing; make it with test/reference/setup-venv.sh)` }
+  const run = spawnSync(python, [join(import.meta.dirname, 'peers', 'pytorch.py'), ...args], { encoding: 'utf8', timeout: 3_600_000 })
+  if (run.status !== 0) return { missing: `bench/peers/pytorch.py ${args[0]} failed: ${(run.stderr || String(run.error)).trim().split('\n').at(-1)}` }
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!)
 }

@@ -1,6 +1,7 @@
 // Decode throughput of the engine for a ~50M-parameter Qwen3 config at batch 1, 8 and 32, next to
 // (a) the memory-bandwidth bound: weight (+ KV cache) bytes read per step over the copy bandwidth
-// measured in this run, and (b) @huggingface/transformers generating from the same ONNX file.
+// measured in this run, (b) @huggingface/transformers generating from the same ONNX file and (c)
+// PyTorch transformers' generate on the same checkpoint (bench/peers/pytorch.py).
 // Writes a markdown table to bench/results/engine.md (and prints it). Not a test.
 //   npm run bench:engine [-- --threads 2 --batches 1,8,32]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -12,7 +13,7 @@ import { exportOnnx, openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { Generator } from '../gpu-worker/engine/generate.ts'
 import { Engine } from '../gpu-worker/engine/session.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
-import { matmulRate, writeTable } from './common.ts'
+import { matmulRate, pytorchPeer, writeTable } from './common.ts'
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, batches: { type: 'string', default: '1,8,32' } } })
 const threads = Number(values.threads)
@@ -117,19 +118,22 @@ for (const B of batches) {
   }
   for (const e of engines) await e.dispose()
   const [a, b] = best
-  rows.push(`| ${B} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${bound.toFixed(1)} | ${computeBound.toFixed(1)} | ${(a / Math.min(bound, computeBound)).toFixed(2)} | ${(a / b).toFixed(2)} |`)
+  const torch = pytorchPeer(['generate', '--model', ckptDir, '--threads', String(threads), '--batch', String(B), '--prompt', String(PROMPT), '--new-tokens', String(STEPS), '--rounds', String(ROUNDS)])
+  const torchCells = 'missing' in torch ? `n/a: ${torch.missing} | n/a` : `${torch.decode_tokens_per_s.toFixed(1)} | ${(a / torch.decode_tokens_per_s).toFixed(2)}`
+  rows.push(`| ${B} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${torchCells} | ${bound.toFixed(1)} | ${computeBound.toFixed(1)} | ${(a / Math.min(bound, computeBound)).toFixed(2)} | ${(a / b).toFixed(2)} |`)
   console.error(rows[rows.length - 1])
 }
 const table = [
   `Decode throughput, Qwen3 config with ${(params / 1e6).toFixed(1)}M parameters (hidden ${config.hiddenSize}, ${config.numLayers} layers, ` +
     `${config.numHeads} heads / ${config.numKvHeads} KV heads, head_dim ${config.headDim}, intermediate ${config.intermediateSize}, vocab ${config.vocabSize}), ` +
     `float32, CPU (${cpus()[0]?.model.trim()}, ${cpus().length} cores), ${threads} intra-op threads, prompt ${PROMPT} tokens, ` +
-    `${STEPS} new tokens per sequence, rate over the decode steps (prefill excluded), best of ${ROUNDS} interleaved rounds; ` +
+    `${STEPS} new tokens per sequence, rate over the decode steps (prefill excluded), best of ${ROUNDS} interleaved rounds ` +
+    `(PyTorch transformers: generate on the same checkpoint, float32, the same threads, best of ${ROUNDS} rounds right after); ` +
     `load average at start ${loadavg()[0].toFixed(1)}. Copy bandwidth (read + write) measured in this run: ${(bandwidth / 1e9).toFixed(1)} GB/s; ` +
     `weights ${(weightBytes / 1e6).toFixed(0)} MB read per step. MatMul rate measured in this run ([512,512]x[512,2048]): ${(flopRate / 1e9).toFixed(0)} GFLOP/s.`,
   '',
-  '| batch | ours (tokens/s) | transformers.js 4.3.2 (tokens/s) | bandwidth bound (tokens/s) | compute bound (tokens/s) | ours / min(bounds) | ours / transformers.js |',
-  '|---|---|---|---|---|---|---|',
+  '| batch | ours (tokens/s) | transformers.js 4.3.2 (tokens/s) | PyTorch transformers (tokens/s) | ours / PyTorch | bandwidth bound (tokens/s) | compute bound (tokens/s) | ours / min(bounds) | ours / transformers.js |',
+  '|---|---|---|---|---|---|---|---|---|',
   ...rows,
 ].join('\n')
 writeTable('engine', table)

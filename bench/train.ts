@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
-import { GRPO_LOSS_DEFAULTS } from '../gpu-worker/training/loss.ts'
+import { GRPO_LOSS_DEFAULTS, lossWeights } from '../gpu-worker/training/loss.ts'
 import { LORA_TARGETS, type LoraTarget, PolicyModel, packBatch } from '../gpu-worker/training/model.ts'
-import { matmulRate, writeTable } from './common.ts'
+import { matmulRate, pytorchPeer, writeTable } from './common.ts'
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +27,11 @@ const MODEL = { seed: 1, hiddenSize: 512, intermediateSize: 1536, numLayers: 16,
 const MODES = { full: 'full fine-tuning', recompute: 'full fine-tuning, per-layer recomputation', lora: 'LoRA r=16, all projections' } as const
 type Mode = keyof typeof MODES
 
-interface ModeResult { mode: Mode; params: number; trainable: number; buildS: number; stepS: number; forwardS: number; matmul: number; maxRssMb: number }
+interface ModeResult {
+  mode: Mode; params: number; trainable: number; buildS: number; stepS: number; forwardS: number; matmul: number; maxRssMb: number
+  /** The PyTorch peer's step on the same checkpoint and tokens, or why there is none. */
+  torch: Record<string, number> | { missing: string }
+}
 
 /** One mode, in this process: build the sessions, then time STEPS train steps (after one warm-up) and forward-only logprobs. */
 async function runMode(mode: Mode): Promise<ModeResult> {
@@ -53,7 +57,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     })
     const batch = packBatch(rows, 0)
     const old = await model.tokenLogprobs(batch)
-    const x = { advantages: Array.from({ length: B * L }, (_, i) => (Math.floor(i / L) % 2 ? 0.7 : -0.9)), oldLogprobs: old, refLogprobs: old, denominator: batch.lossMask.reduce((a, m) => a + m, 0) }
+    const x = { advantages: Array.from({ length: B * L }, (_, i) => (Math.floor(i / L) % 2 ? 0.7 : -0.9)), oldLogprobs: old, refLogprobs: old, weights: lossWeights([batch], { kind: 'token-mean' })[0] }
     const time = async (f: () => Promise<unknown>) => {
       await f() // warm-up
       const times: number[] = []
@@ -68,7 +72,10 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const forwardS = await time(() => model.tokenLogprobs(batch))
     await model.dispose()
     const matmul = await matmulRate(threads, 'input')
-    return { mode, params, trainable, buildS, stepS, forwardS, matmul, maxRssMb: process.resourceUsage().maxRSS / 1024 }
+    const maxRssMb = process.resourceUsage().maxRSS / 1024
+    const torch = pytorchPeer(['train-step', '--model', dir, '--threads', String(threads), '--batch', String(B), '--length', String(L), '--prompt', '64',
+      '--steps', String(STEPS), '--mode', mode === 'lora' ? 'lora' : 'full', ...(mode === 'recompute' ? ['--recompute'] : [])])
+    return { mode, params, trainable, buildS, stepS, forwardS, matmul, maxRssMb, torch }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -96,7 +103,8 @@ if (values.mode) {
     // (1x more). Recomputation's extra forward is not counted: it is the price, not useful work.
     const flops = forwardFlops(r.params) * (r.mode === 'lora' ? 2 : 3)
     const rate = tokens * flops
-    return `| ${MODES[r.mode]} | ${(r.trainable / 1e6).toFixed(2)}M | ${r.stepS.toFixed(2)} s | ${tokens.toFixed(0)} | ${(rate / 1e9).toFixed(1)} GFLOP/s | ${(r.matmul / 1e9).toFixed(0)} GFLOP/s | ${(rate / r.matmul).toFixed(2)} | ${r.forwardS.toFixed(2)} s | ${r.buildS.toFixed(1)} s | ${(r.maxRssMb / 1024).toFixed(2)} GB |`
+    const torch = 'missing' in r.torch ? `n/a: ${r.torch.missing} | n/a` : `${r.torch.step_s.toFixed(2)} s (${(r.torch.max_rss_mb / 1024).toFixed(2)} GB) | ${(r.torch.step_s / r.stepS).toFixed(2)}`
+    return `| ${MODES[r.mode]} | ${(r.trainable / 1e6).toFixed(2)}M | ${r.stepS.toFixed(2)} s | ${tokens.toFixed(0)} | ${(rate / 1e9).toFixed(1)} GFLOP/s | ${(r.matmul / 1e9).toFixed(0)} GFLOP/s | ${(rate / r.matmul).toFixed(2)} | ${torch} | ${r.forwardS.toFixed(2)} s | ${r.buildS.toFixed(1)} s | ${(r.maxRssMb / 1024).toFixed(2)} GB |`
   })
   const table = [
     `Train-step throughput, Qwen3 config with ${(results[0].params / 1e6).toFixed(1)}M parameters (hidden ${c.hiddenSize}, ${c.numLayers} layers, ` +
@@ -105,10 +113,12 @@ if (values.mode) {
       `every trainable gradient of the full GRPO loss in one session run, gradients copied out; best of ${STEPS} after a warm-up. ` +
       `Model FLOPs per token: forward 2 x parameters + attention (4 x head_dim x heads x layers x ${L}); x3 for full fine-tuning, x2 for LoRA ` +
       `(no base-weight gradients). MatMul: [512,512]x[512,2048] float32, both inputs fed, in the same process right after the steps. ` +
+      `PyTorch peer (bench/peers/pytorch.py): the same checkpoint and tokens, TRL's "grpo" loss (clipped ratio, k3 KL, per-sequence token mean) ` +
+      `forward and backward, LoRA through PEFT, recomputation as gradient checkpointing, the same threads, in its own process. ` +
       `Load average at start ${load.toFixed(1)}.`,
     '',
-    '| mode | trainable | step | tokens/s | model FLOP rate | MatMul rate | ratio | forward-only logprobs | session build | peak RSS |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| mode | trainable | step | tokens/s | model FLOP rate | MatMul rate | ratio | PyTorch TRL-style step (peak RSS) | PyTorch step / ours | forward-only logprobs | session build | peak RSS |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n')
   writeTable('train', table)

@@ -43,8 +43,11 @@ export class Engine {
   get config(): Qwen3Config { return this.checkpoint.config }
 
   static async load(source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
+    return Engine.fromCheckpoint(openCheckpoint(await resolveCheckpoint(source, options.cacheDir ?? defaultCacheDir())), options)
+  }
+
+  static async fromCheckpoint(checkpoint: Checkpoint, options: EngineOptions = {}): Promise<Engine> {
     const cacheDir = options.cacheDir ?? defaultCacheDir()
-    const checkpoint = openCheckpoint(await resolveCheckpoint(source, cacheDir))
     const onnxPath = cachedOnnx(checkpoint, cacheDir, { logits: options.logits ?? 'last' })
     const session = await ort.InferenceSession.create(onnxPath, {
       executionProviders: [options.executionProvider ?? 'cpu'],

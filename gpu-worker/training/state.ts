@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { FloatArray } from '../engine/onnx.ts'
 import { qwen3WeightShapes } from '../engine/qwen3.ts'
-import { type TensorToWrite, writeSafetensors } from '../engine/safetensors.ts'
+import { SafetensorsFolder, type TensorToWrite, writeSafetensors } from '../engine/safetensors.ts'
 import type { Checkpoint } from '../engine/checkpoint.ts'
 import type { LoraOptions, PolicyModel } from './model.ts'
 import type { AdamW } from './optim.ts'
@@ -37,6 +37,34 @@ export function writeAdapter(model: PolicyModel, lora: LoraOptions, baseModel: s
     r: lora.rank, lora_alpha: lora.alpha, target_modules: targetModules, lora_dropout: 0, bias: 'none', fan_in_fan_out: false,
   }, null, 2))
   return outDir
+}
+
+/**
+ * Reads a PEFT LoRA adapter folder (adapter_config.json and adapter_model.safetensors, as PEFT and
+ * writeAdapter save them) into the adapter factors of a LoRA PolicyModel. Refuses an adapter whose
+ * rank, scaling or target projections differ from the model's, or that uses a variant this
+ * trainer does not implement (rsLoRA, DoRA, per-module ranks).
+ */
+export function loadAdapter(model: PolicyModel, dir: string): void {
+  const config = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'))
+  const where = `${dir}/adapter_config.json`
+  if (config.peft_type !== 'LORA') throw new Error(`${where}: peft_type ${config.peft_type} is not LORA`)
+  for (const variant of ['use_rslora', 'use_dora']) if (config[variant]) throw new Error(`${where}: ${variant} is not supported`)
+  for (const pattern of ['rank_pattern', 'alpha_pattern']) if (Object.keys(config[pattern] ?? {}).length) throw new Error(`${where}: ${pattern} is not supported`)
+  if (!model.adapters.length) throw new Error('the model has no LoRA adapters to load into')
+  const rank = model.adapters[0].rank
+  if (config.r !== rank || config.lora_alpha / config.r !== model.loraScale) {
+    throw new Error(`${where}: r ${config.r}, lora_alpha ${config.lora_alpha} (scaling ${config.lora_alpha / config.r}); the model has rank ${rank}, scaling ${model.loraScale}`)
+  }
+  const targets = new Set<string>(config.target_modules)
+  const missing = [...new Set(model.adapters.map((a) => a.weight.split('.').at(-2)!))].filter((m) => !targets.has(m))
+  if (missing.length) throw new Error(`${where}: target_modules lack ${missing.join(', ')}`)
+  const tensors = new SafetensorsFolder(dir, 'adapter_model.safetensors')
+  for (const [name, values] of model.params) {
+    const entry = tensors.entry(name)
+    if (entry.shape.join(',') !== model.shape(name).join(',')) throw new Error(`${dir}: ${name} has shape [${entry.shape}], the model's is [${model.shape(name)}]`)
+    values.set(tensors.read(name, model.float))
+  }
 }
 
 function paramTensors(params: Map<string, FloatArray>, model: PolicyModel): Record<string, TensorToWrite> {

@@ -19,6 +19,9 @@ export function referenceLogits(dir: string, ids: number[]): Float64Array[] {
   const KV: number = cfg.num_key_value_heads
   const D: number = cfg.head_dim ?? hidden / H
   const eps: number = cfg.rms_norm_eps
+  // transformers 5 writes rope_parameters.rope_theta; earlier versions wrote rope_theta
+  const theta: number = cfg.rope_theta ?? cfg.rope_parameters?.rope_theta
+  if (!Number.isFinite(theta)) throw new Error(`${dir}/config.json names no rope_theta`)
 
   // y[out] = sum_in w[out][in] x[in]  (torch Linear, weight [out, in])
   const linear = (w: Float64Array, x: Float64Array, out: number) => {
@@ -39,7 +42,7 @@ export function referenceLogits(dir: string, ids: number[]): Float64Array[] {
   }
   // transformers computes the inverse frequencies in float32: 1 / theta ** (arange(0, D, 2) / D).
   const f = Math.fround
-  const invFreq = Array.from({ length: D / 2 }, (_, i) => f(1 / f(cfg.rope_theta ** f((2 * i) / D))))
+  const invFreq = Array.from({ length: D / 2 }, (_, i) => f(1 / f(theta ** f((2 * i) / D))))
   const rope = (x: Float64Array, pos: number) => {
     const out = new Float64Array(D)
     for (let i = 0; i < D / 2; i++) {

@@ -1,13 +1,15 @@
-// Starts what the tests need once per run: a Postgres server and an S3-compatible server
-// (fauxqs). Either can be given from outside instead (.ci/run starts its own and passes
-// PROMPT_R1_TEST_DATABASE_URL and PROMPT_R1_TEST_S3_ENDPOINT). A migrated template database lets
-// each test file clone a fresh database in milliseconds.
+// Starts what the tests need once per run: a Postgres server, an S3-compatible server (fauxqs)
+// and the PyTorch reference fixtures (test/setup/reference.ts). The two servers can be given from
+// outside instead (.ci/run starts its own and passes PROMPT_R1_TEST_DATABASE_URL and
+// PROMPT_R1_TEST_S3_ENDPOINT). A migrated template database lets each test file clone a fresh
+// database in milliseconds.
 import postgres from 'postgres'
 import { startFauxqs } from 'fauxqs'
 import type { TestProject } from 'vitest/node'
 import { migrateDatabase } from '../../shared/db/embedded.ts'
 import { openPostgres } from '../../shared/db/postgres.ts'
 import { findPostgresBin, startCluster } from './postgres-cluster.ts'
+import { type ReferenceSetup, setupReference } from './reference.ts'
 
 export const TEMPLATE_DB = 'prompt_r1_template'
 export const TEST_BUCKET = 'prompt-r1-test'
@@ -17,6 +19,7 @@ declare module 'vitest' {
     postgresUrl: string | null
     postgresMissing: string
     s3Endpoint: string
+    reference: ReferenceSetup
   }
 }
 
@@ -57,6 +60,7 @@ export default async function setup(project: TestProject) {
   project.provide('postgresUrl', postgresUrl)
   project.provide('postgresMissing', postgresMissing)
   project.provide('s3Endpoint', s3Endpoint)
+  project.provide('reference', setupReference())
   return async () => {
     for (const stop of stops.reverse()) await stop()
   }
