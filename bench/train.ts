@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util'
 import { openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
 import { GRPO_LOSS_DEFAULTS, lossWeights } from '../gpu-worker/training/loss.ts'
-import { LORA_TARGETS, type LoraTarget, PolicyModel, packBatch } from '../gpu-worker/training/model.ts'
+import { LORA_TARGETS, type LoraTarget } from '../gpu-worker/engine/qwen3.ts'
+import { PolicyModel, packBatch } from '../gpu-worker/training/model.ts'
 import { matmulRate, pytorchPeer, writeTable } from './common.ts'
 
 const { values } = parseArgs({

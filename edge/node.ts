@@ -3,7 +3,7 @@
 // and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a worker in the same process.
 import { serve } from '@hono/node-server'
 import { LocalAgents } from '../gpu-worker/agent.ts'
-import { RUNNERS } from '../gpu-worker/runners/index.ts'
+import { createRunners } from '../gpu-worker/runners/index.ts'
 import { JobWorker } from '../gpu-worker/worker.ts'
 import { openBlobStore } from '../shared/blob/open.ts'
 import { loadConfig } from '../shared/config.ts'
@@ -20,11 +20,11 @@ async function main() {
   const generatedAdminKey = await ensureAdminKey(database.db, config.adminKey)
   const blobs = openBlobStore(config)
   const worker = config.inProcessWorker
-    ? new JobWorker({ db: database.db, blobs, runners: RUNNERS, ...config.queue })
+    ? new JobWorker({ db: database.db, blobs, runners: createRunners(config), ...config.queue })
     : undefined
   await worker?.start()
   const agents = new LocalAgents({
-    db: database.db, blobs, allowLoopbackEnvironment: config.allowLoopbackEnvironment, engine: config.agent.engine,
+    db: database.db, blobs, allowLoopbackEnvironment: config.allowLoopbackEnvironment, engine: config.engine,
     defaultModel: config.agent.source ? { name: config.agent.name, source: config.agent.source } : undefined,
   })
   const app = createApp({

@@ -7,6 +7,7 @@ import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } fro
 import { forbiddenHost } from '../edge/environment-policy.ts'
 import { ApiError } from '../edge/errors.ts'
 import type { BlobStore } from '../shared/blob/store.ts'
+import type { EngineSettings } from '../shared/config.ts'
 import { getCheckpoint } from '../shared/db/checkpoints.ts'
 import type { Database } from '../shared/db/database.ts'
 import {
@@ -15,7 +16,7 @@ import {
 } from '../shared/protocol/index.ts'
 import { Generator } from './engine/generate.ts'
 import { EnginePolicy } from './engine/policy.ts'
-import { Engine, type EngineOptions } from './engine/session.ts'
+import { Engine } from './engine/session.ts'
 
 export interface ServedModel { name: string; source: string }
 
@@ -67,7 +68,9 @@ export class LocalAgents implements AgentService {
     blobs: BlobStore
     // the agent served under its name to every project; undefined: only merged checkpoints
     defaultModel?: ServedModel
-    engine: Pick<EngineOptions, 'threads' | 'executionProvider' | 'cacheDir'>
+    engine: EngineSettings
+    /** the engine's model and ONNX cache folder (default: $PROMPT_R1_CACHE or ~/.cache/prompt-r1) */
+    cacheDir?: string
     allowLoopbackEnvironment: boolean
   }) {}
 
@@ -108,8 +111,8 @@ export class LocalAgents implements AgentService {
   private load(key: string, source: () => Parameters<typeof Engine.load>[0]): Promise<LoadedAgent> {
     let agent = this.loaded.get(key)
     if (!agent) {
-      agent = Engine.load(source(), this.deps.engine).then(async (engine) => ({
-        generator: new Generator(engine),
+      agent = Engine.load(source(), { ...this.deps.engine, cacheDir: this.deps.cacheDir }).then(async (engine) => ({
+        generator: new Generator(engine, { maxCacheBytes: this.deps.engine.maxCacheBytes }),
         tokenizer: await ChatTokenizer.fromFolder(engine.checkpoint.dir),
       }))
       // a failed load is not cached: the next request tries again

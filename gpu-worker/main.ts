@@ -3,7 +3,7 @@ import { openBlobStore } from '../shared/blob/open.ts'
 import { ConfigError, loadConfig } from '../shared/config.ts'
 import { runMain } from '../shared/main.ts'
 import { openConfiguredDatabase } from '../shared/db/embedded.ts'
-import { RUNNERS } from './runners/index.ts'
+import { createRunners } from './runners/index.ts'
 import { JobWorker } from './worker.ts'
 
 async function main() {
@@ -13,7 +13,7 @@ async function main() {
       + '(with the embedded PGlite database, `npm start` runs the worker in its own process)')
   }
   const database = await openConfiguredDatabase(config)
-  const worker = new JobWorker({ db: database.db, blobs: openBlobStore(config), runners: RUNNERS, ...config.queue })
+  const worker = new JobWorker({ db: database.db, blobs: openBlobStore(config), runners: createRunners(config), ...config.queue })
   await worker.start()
   console.log(`worker ${worker.id} polling for ${worker.kinds.join(', ')} jobs`)
   return async () => {

@@ -34,7 +34,10 @@ const envSchema = z.object({
   PROMPT_R1_ENV_API_KEY: z.string().min(1).optional(),
   PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: z.enum(['true', 'false', '1', '0']).optional(),
   PROMPT_R1_ENGINE_THREADS: z.coerce.number().int().min(1).max(256).optional(),
-  PROMPT_R1_ENGINE_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
+  PROMPT_R1_ENGINE_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  PROMPT_R1_ENGINE_DEVICE_ID: int(0, 0),
+  PROMPT_R1_ENGINE_QUANTIZE: z.enum(['none', '8', '4']).default('none'),
+  PROMPT_R1_KV_CACHE_GB: z.coerce.number().positive().optional(),
 })
 
 export interface S3Config {
@@ -45,6 +48,18 @@ export interface S3Config {
   accessKeyId?: string
   secretAccessKey?: string
   prefix: string
+}
+
+/** Where and how every model session of a worker runs: serving, evaluation, rollouts, training. */
+export interface EngineSettings {
+  provider: 'cpu' | 'cuda'
+  deviceId: number
+  /** intra-op threads; undefined: onnxruntime's choice (the machine's cores) */
+  threads?: number
+  /** weight-only quantization of served and evaluated agents (not of training) */
+  quantize?: 8 | 4
+  /** KV cache budget of each generator in bytes; undefined: a quarter of the machine's memory */
+  maxCacheBytes?: number
 }
 
 export interface Config {
@@ -63,8 +78,8 @@ export interface Config {
     // the checkpoint served as `name` (a folder or hf:owner/name); undefined: only merged checkpoints
     source?: string
     name: string
-    engine: { threads?: number; executionProvider: 'cpu' | 'cuda' | 'webgpu' }
   }
+  engine: EngineSettings
   // the environment LLM for chat requests that name none
   environment?: { baseURL: string; model: string; apiKey: string }
   // may requests point the agent at loopback environments (this machine)?
@@ -109,7 +124,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     agent: {
       source: e.PROMPT_R1_AGENT_MODEL,
       name: e.PROMPT_R1_AGENT_NAME,
-      engine: { threads: e.PROMPT_R1_ENGINE_THREADS, executionProvider: e.PROMPT_R1_ENGINE_PROVIDER },
+    },
+    engine: {
+      provider: e.PROMPT_R1_ENGINE_PROVIDER,
+      deviceId: e.PROMPT_R1_ENGINE_DEVICE_ID,
+      threads: e.PROMPT_R1_ENGINE_THREADS,
+      quantize: e.PROMPT_R1_ENGINE_QUANTIZE === 'none' ? undefined : (Number(e.PROMPT_R1_ENGINE_QUANTIZE) as 8 | 4),
+      maxCacheBytes: e.PROMPT_R1_KV_CACHE_GB === undefined ? undefined : e.PROMPT_R1_KV_CACHE_GB * 2 ** 30,
     },
     environment: e.PROMPT_R1_ENV_BASE_URL && e.PROMPT_R1_ENV_MODEL
       ? { baseURL: e.PROMPT_R1_ENV_BASE_URL, model: e.PROMPT_R1_ENV_MODEL, apiKey: e.PROMPT_R1_ENV_API_KEY ?? 'unused' }

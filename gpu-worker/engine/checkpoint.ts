@@ -48,7 +48,7 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'generation_
  */
 export function exportOnnx(ckpt: Checkpoint, outDir: string, options: Qwen3GraphOptions = {}): string {
   mkdirSync(join(outDir, 'onnx'), { recursive: true })
-  buildFromCheckpoint(ckpt, options).save(join(outDir, 'onnx'), 'model.onnx')
+  buildFromCheckpoint(ckpt, options).graph.save(join(outDir, 'onnx'), 'model.onnx')
   const config = { ...ckpt.rawConfig, 'transformers.js_config': { use_external_data_format: true } }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2))
   for (const file of TOKENIZER_FILES) if (existsSync(join(ckpt.dir, file))) copyFileSync(join(ckpt.dir, file), join(outDir, file))
@@ -71,7 +71,7 @@ export function cachedOnnx(ckpt: Checkpoint, cacheDir: string, options: Qwen3Gra
     // Build beside, then rename: a crashed build never looks finished.
     const partial = `${dir}.partial-${process.pid}`
     rmSync(partial, { recursive: true, force: true })
-    buildFromCheckpoint(ckpt, options).save(partial, 'model.onnx')
+    buildFromCheckpoint(ckpt, options).graph.save(partial, 'model.onnx')
     mkdirSync(dirname(dir), { recursive: true })
     rmSync(dir, { recursive: true, force: true })
     renameSync(partial, dir)

@@ -1,9 +1,9 @@
-// The model engine: Qwen3 checkpoints (Hugging Face format) as ONNX graphs run by onnxruntime-node.
+// The model engine: Qwen3 checkpoints (Hugging Face format) as ONNX graphs run by onnxruntime (the native module in native/).
 export { Graph, OPSET, type Dim, type DType, type FloatType, type Node } from './onnx.ts'
 export { SafetensorsFolder, writeSafetensors } from './safetensors.ts'
 export { type Qwen3Config, type Qwen3GraphOptions, buildQwen3, parseQwen3Config, qwen3WeightShapes } from './qwen3.ts'
 export { type Checkpoint, type ModelSource, cachedOnnx, exportOnnx, openCheckpoint, resolveCheckpoint } from './checkpoint.ts'
-export { makeTinyCheckpoint, type TinyModelOptions } from './tiny.ts'
+export { PRESETS, makeTinyCheckpoint, presetOptions, type TinyModelOptions } from './tiny.ts'
 export { type SamplingOptions, sampleToken, seededRandom } from './sampling.ts'
 export { Engine, type EngineOptions } from './session.ts'
 export { type GenerationRequest, type GenerationResult, Generator, type GeneratorOptions } from './generate.ts'

@@ -1,6 +1,7 @@
 // A small ONNX graph builder. Values are named strings; every operator the project uses goes
-// through exactly one builder method below, so a later pass (reverse-mode differentiation, the
-// training issue) needs one gradient rule per method and nothing else. Weights are initializers
+// through exactly one builder method below, so reverse-mode differentiation (gpu-worker/training)
+// needs one gradient rule per method it meets; the serving-only operators (onnxruntime's contrib
+// domain: GroupQueryAttention, MatMulNBits) have none and never reach a training graph. Weights are initializers
 // whose bytes are produced lazily when the model is saved, so a multi-GB checkpoint is streamed
 // into the external-data file one tensor at a time and a >2 GB model still loads.
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
@@ -48,19 +49,21 @@ export const OPSET = 17
 const IR_VERSION = 8
 
 export type FloatType = 'float32' | 'float64'
-export type DType = FloatType | 'int64' | 'bool'
-const ELEM_TYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11 }
+export type DType = FloatType | 'int64' | 'int32' | 'uint8' | 'bool'
+export const ELEM_TYPE: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 }
+/** onnxruntime's contrib operators. */
+const CONTRIB = 'com.microsoft'
 /** A dimension: a fixed size or a symbolic name such as 'batch_size'. */
 export type Dim = number | string
 export type FloatArray = Float32Array | Float64Array
 
 type Attr = number | { ints: number[] }
-interface Const { dtype: DType; dims: number[]; data: FloatArray | BigInt64Array | Uint8Array }
+interface Const { dtype: DType; dims: number[]; data: FloatArray | BigInt64Array | Int32Array | Uint8Array }
 /** One node, as recorded for serialization and for graph transformations such as differentiation. */
-export interface Node { op: string; inputs: string[]; outputs: string[]; attrs: Record<string, Attr> }
+export interface Node { op: string; inputs: string[]; outputs: string[]; attrs: Record<string, Attr>; domain?: string }
 export interface ValueInfo { name: string; dtype: DType; shape: Dim[] }
 /** A weight: bytes come from `load` only when the model is written (streamed to external data). */
-export interface Weight { name: string; dtype: FloatType; dims: number[]; load: () => FloatArray }
+export interface Weight { name: string; dtype: DType; dims: number[]; load: () => FloatArray | Uint8Array }
 
 export class Graph {
   readonly nodes: Node[] = []
@@ -99,9 +102,10 @@ export class Graph {
     this.outputs.push({ name, dtype, shape })
   }
 
-  weight(name: string, dims: number[], load: () => FloatArray): string {
+  /** A weight of the graph's float type, or of `dtype` (uint8 for quantized blocks). */
+  weight(name: string, dims: number[], load: () => FloatArray | Uint8Array, dtype: DType = this.float): string {
     if (this.weights.has(name)) throw new Error(`weight ${name} declared twice`)
-    this.weights.set(name, { name, dtype: this.float, dims, load })
+    this.weights.set(name, { name, dtype, dims, load })
     return name
   }
 
@@ -112,7 +116,8 @@ export class Graph {
     if (known) return known
     const data =
       dtype === 'int64' ? BigInt64Array.from(values, (v) => BigInt(v))
-      : dtype === 'bool' ? Uint8Array.from(values)
+      : dtype === 'int32' ? Int32Array.from(values)
+      : dtype === 'bool' || dtype === 'uint8' ? Uint8Array.from(values)
       : dtype === 'float32' ? Float32Array.from(values) : Float64Array.from(values)
     const name = `const_${this.constants.size}`
     this.constants.set(name, { dtype, dims, data })
@@ -124,9 +129,14 @@ export class Graph {
   ints(values: number[]): string { return this.constant(values, 'int64') }
 
   private node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
-    const out = output ?? `${op.toLowerCase()}_${this.counter++}`
-    this.nodes.push({ op, inputs: inputs.map((v) => this.renamed.get(v) ?? v), outputs: [out], attrs })
-    return out
+    return this.nodeWith(op, inputs, attrs, output ? [output] : 1)[0]
+  }
+
+  /** A node with `outputs` new values (or the given names); an empty input name is an omitted optional input. */
+  private nodeWith(op: string, inputs: string[], attrs: Record<string, Attr>, outputs: number | string[], domain?: string): string[] {
+    const names = typeof outputs === 'number' ? Array.from({ length: outputs }, (_, i) => `${op.toLowerCase()}_${this.counter++}${i ? `_${i}` : ''}`) : outputs
+    this.nodes.push({ op, inputs: inputs.map((v) => this.renamed.get(v) ?? v), outputs: names, attrs, ...(domain ? { domain } : {}) })
+    return names
   }
 
   // ---- The operator set. One method per ONNX operator (opset 17). ----
@@ -182,6 +192,30 @@ export class Graph {
   gemm(a: string, b: string, transA: 0 | 1, transB: 0 | 1) { return this.node('Gemm', [a, b], { transA, transB }) }
   size(x: string) { return this.node('Size', [x]) }
 
+  // ---- Serving only: sampling helpers and onnxruntime's contrib operators (no gradient rules). ----
+  argMax(x: string, axis: number, keepdims: 0 | 1 = 0) { return this.node('ArgMax', [x], { axis, keepdims }) }
+  gatherElements(data: string, indices: string, axis: number) { return this.node('GatherElements', [data, indices], { axis }) }
+  reduceLogSumExp(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.node('ReduceLogSumExp', [x], { axes: { ints: axes }, keepdims }) }
+  cumSum(x: string, axis: number) { return this.node('CumSum', [x, this.constant([axis], 'int64', [])]) }
+  /**
+   * com.microsoft GroupQueryAttention with past and present in one buffer: q [B, S, H*D], k and v
+   * [B, S, KV*D] (rotary already applied), the cache [B, KV, M, D] that each row's S new positions
+   * are written into at its own offset (seqlens_k [B] int32 = its total length - 1), causal within
+   * each row. Returns [attention output [B, S, H*D], present key, present value].
+   */
+  groupQueryAttention(q: string, k: string, v: string, pastKey: string, pastValue: string, seqlensK: string, totalLength: string,
+    heads: { numHeads: number; kvNumHeads: number }, presentNames: [string, string]): string[] {
+    const out = this.nodeWith('GroupQueryAttention', [q, k, v, pastKey, pastValue, seqlensK, totalLength],
+      { num_heads: heads.numHeads, kv_num_heads: heads.kvNumHeads }, 1, CONTRIB)[0]
+    this.nodes.at(-1)!.outputs.push(...presentNames)
+    return [out, ...presentNames]
+  }
+  /** com.microsoft MatMulNBits: a [M, K] @ W^T for W [N, K] stored as `bits`-bit blocks of `blockSize` with float scales. */
+  matMulNBits(a: string, blocks: string, scales: string, zeroPoints: string, shape: { N: number; K: number; bits: 4 | 8; blockSize: number }) {
+    return this.nodeWith('MatMulNBits', [a, blocks, scales, zeroPoints],
+      { K: shape.K, N: shape.N, bits: shape.bits, block_size: shape.blockSize, accuracy_level: 4 }, 1, CONTRIB)[0]
+  }
+
   // ---- Serialization ----
 
   /** The whole model with every weight inline (for small graphs built and run in memory; < 2 GB). */
@@ -201,7 +235,7 @@ export class Graph {
     try {
       const bytes = this.encode((w, values) => {
         // Page-align big tensors so that onnxruntime can memory-map them.
-        const align = w.dims.reduce((a, b) => a * b, 1) * 4 >= 65536 ? 4096 : 64
+        const align = values.byteLength >= 65536 ? 4096 : 64
         const start = Math.ceil(offset / align) * align
         if (start > offset) writeSync(fd, new Uint8Array(start - offset))
         const data = bytesOf(values)
@@ -220,7 +254,7 @@ export class Graph {
     return join(dir, file)
   }
 
-  private encode(weightData: (w: Weight, data: FloatArray) => object): Uint8Array {
+  private encode(weightData: (w: Weight, data: FloatArray | Uint8Array) => object): Uint8Array {
     const checked = (w: Weight) => {
       const data = w.load()
       const n = w.dims.reduce((a, b) => a * b, 1)
@@ -250,11 +284,11 @@ export class Graph {
     const model = {
       ir_version: IR_VERSION,
       producer_name: 'prompt-r1',
-      opset_import: [{ domain: '', version: OPSET }],
+      opset_import: [{ domain: '', version: OPSET }, ...(this.nodes.some((n) => n.domain === CONTRIB) ? [{ domain: CONTRIB, version: 1 }] : [])],
       graph: {
         name: 'main',
         node: this.nodes.map((n, i) => ({
-          name: `n${i}`, op_type: n.op, input: n.inputs, output: n.outputs,
+          name: `n${i}`, op_type: n.op, input: n.inputs, output: n.outputs, ...(n.domain ? { domain: n.domain } : {}),
           attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
         })),
         initializer: initializers,

@@ -1,5 +1,9 @@
-// Token sampling from one row of logits: greedy, temperature, top-k, top-p, with a seeded
-// generator per sequence (so a sequence's samples do not depend on what else is in the batch).
+// Token sampling from one row of the serving graph's outputs (qwen3.ts, samplingHead): greedy,
+// temperature, top-k, top-p, with one seeded generator per sequence (so a sequence's samples do not
+// depend on what else is in the batch). The graph has done the work over the vocabulary (the
+// argmax, log Z and the tempered weights); what is left here is a walk over the weights, or, for
+// top-k / top-p, one pass that buckets them by their float32 exponent, so that only the tokens of
+// the boundary bucket are ever sorted. No exp or log runs per vocabulary entry.
 
 /** sfc32, seeded through splitmix32: a small, fast generator with a 128-bit state. Returns [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -39,66 +43,124 @@ export interface SamplingOptions {
   logprobs?: 'model' | 'sampling'
 }
 
+/** One row of the serving graph's sampling outputs. */
+export interface RowScores {
+  /** Raw logits [V]. */
+  logits: Float32Array
+  /** exp((logits - max) / temperature) [V] (all 1 for a greedy row). */
+  weights: Float32Array
+  weightSum: number
+  /** logsumexp of the raw logits. */
+  logZ: number
+  argmax: number
+}
+
 export interface Sample { token: number; logprob: number }
 
-/** Picks a token from `logits` and returns it with its log-probability (see SamplingOptions.logprobs). */
-export function sampleToken(logits: Float32Array | Float64Array, options: SamplingOptions, random: () => number): Sample {
-  const temperature = options.temperature ?? 1
-  const topP = options.topP ?? 1
-  const topK = options.topK ?? 0
-  const V = logits.length
-  let max = -Infinity
-  let argmax = 0
-  for (let i = 0; i < V; i++) if (logits[i] > max) { max = logits[i]; argmax = i }
-  let sumExp = 0
-  for (let i = 0; i < V; i++) sumExp += Math.exp(logits[i] - max)
-  const logZ = max + Math.log(sumExp)
-  const modelLogprob = (token: number) => logits[token] - logZ
+/** Whether a row draws a random number each step (everything but greedy does). */
+export const isGreedy = (o: SamplingOptions) => (o.temperature ?? 1) === 0 || o.topK === 1
+/** Whether a row needs the whole weights row (top-k / top-p), or only the graph's own draw. */
+export const isFiltered = (o: SamplingOptions) => !isGreedy(o) && ((o.topK ?? 0) > 0 || (o.topP ?? 1) < 1)
+
+/**
+ * Picks a token with the uniform draw `u` and returns it with its log-probability (see
+ * SamplingOptions.logprobs). Unfiltered sampling takes the first token whose float32 cumulative
+ * weight exceeds u * weightSum, the same arithmetic as the graph's next_token.
+ */
+export function sampleToken(row: RowScores, options: SamplingOptions, u: number): Sample {
   const sampling = options.logprobs === 'sampling'
-  if (temperature === 0 || topK === 1) return { token: argmax, logprob: sampling ? 0 : modelLogprob(argmax) }
-
-  // Unnormalised probabilities at this temperature.
-  const p = new Float64Array(V)
-  let total = 0
-  for (let i = 0; i < V; i++) total += p[i] = Math.exp((logits[i] - max) / temperature)
-  let candidates: number[] | null = null
-  if (topK > 0 && topK < V) {
-    candidates = byProbability(p, Array.from({ length: V }, (_, i) => i)).slice(0, topK)
-  }
-  if (topP < 1) {
-    // A token with probability <= (1 - topP) / V can never be inside the nucleus (the tokens above
-    // it already hold at least topP), so only the rest needs sorting.
-    const pool = candidates ?? []
-    if (!candidates) for (let i = 0; i < V; i++) if (p[i] > ((1 - topP) / V) * total) pool.push(i)
-    const sorted = byProbability(p, pool)
-    const poolTotal = sorted.reduce((s, i) => s + p[i], 0)
-    const normaliser = candidates ? poolTotal : total
-    const nucleus: number[] = []
-    let cumulative = 0
-    for (const i of sorted) {
-      nucleus.push(i)
-      cumulative += p[i] / normaliser
-      if (cumulative >= topP) break
+  const model = (token: number) => row.logits[token] - row.logZ
+  if (isGreedy(options)) return { token: row.argmax, logprob: sampling ? 0 : model(row.argmax) }
+  const w = row.weights
+  if (!isFiltered(options)) {
+    const target = Math.fround(Math.fround(u) * Math.fround(row.weightSum))
+    let acc = 0
+    let token = w.length - 1
+    for (let i = 0; i < w.length; i++) {
+      acc = Math.fround(acc + w[i])
+      if (acc > target) { token = i; break }
     }
-    candidates = nucleus
+    return { token, logprob: sampling ? Math.log(w[token] / row.weightSum) : model(token) }
   }
-  const kept = candidates ? candidates.reduce((s, i) => s + p[i], 0) : total
-  const token = pick(p, candidates, kept, random())
-  return { token, logprob: sampling ? Math.log(p[token] / kept) : modelLogprob(token) }
-}
-
-function byProbability(p: Float64Array, indices: number[]): number[] {
-  return indices.sort((a, b) => p[b] - p[a] || a - b)
-}
-
-function pick(p: Float64Array, candidates: number[] | null, total: number, u: number): number {
+  const { kept, total } = keptTokens(w, row.weightSum, options.topK ?? 0, options.topP ?? 1)
   let target = u * total
-  const list = candidates ?? p.keys()
-  let last = 0
-  for (const i of list) {
-    last = i
-    target -= p[i]
-    if (target < 0) return i
+  let token = kept[kept.length - 1]
+  for (const i of kept) {
+    target -= w[i]
+    if (target < 0) { token = i; break }
   }
-  return last // rounding left a sliver of mass: the last candidate takes it
+  return { token, logprob: sampling ? Math.log(w[token] / total) : model(token) }
+}
+
+/** Bucket of a positive float32 weight: its biased exponent (a larger bucket holds larger weights). */
+const BUCKETS = 256
+
+/**
+ * The tokens top-k and then top-p keep (in vocabulary order) and their total weight: the k heaviest
+ * (ties to the lower id), then the smallest heaviest set whose share of the k reaches topP.
+ */
+function keptTokens(w: Float32Array, weightSum: number, topK: number, topP: number): { kept: number[]; total: number } {
+  const bits = new Uint32Array(w.buffer, w.byteOffset, w.length)
+  const count = new Float64Array(BUCKETS)
+  const mass = new Float64Array(BUCKETS)
+  for (let i = 0; i < w.length; i++) {
+    const b = bits[i] >>> 23
+    count[b]++
+    mass[b] += w[i]
+  }
+  // The top-k pool: the buckets above `edge` whole, and the heaviest members of bucket `edge`.
+  let edge = -1
+  let edgeMembers: number[] = []
+  if (topK > 0 && topK < w.length) {
+    let taken = 0
+    for (let b = BUCKETS - 1; b >= 0; b--) {
+      if (taken + count[b] >= topK) {
+        edge = b
+        edgeMembers = sortedBucket(w, bits, b).slice(0, topK - taken)
+        break
+      }
+      taken += count[b]
+    }
+  }
+  const above = (b: number) => (i: number) => (bits[i] >>> 23) > b
+  let poolTotal = edge < 0 ? weightSum : edgeMembers.reduce((s, i) => s + w[i], 0)
+  if (edge >= 0) for (let b = BUCKETS - 1; b > edge; b--) poolTotal += mass[b]
+  if (topP >= 1) return { kept: gather(w, above(edge), edgeMembers), total: poolTotal }
+  // The nucleus: heaviest first until its weight reaches topP of the pool's; only the bucket where
+  // that happens is sorted.
+  const goal = topP * poolTotal
+  let acc = 0
+  const cut = (sorted: number[]) => {
+    const boundary: number[] = []
+    for (const i of sorted) {
+      boundary.push(i)
+      acc += w[i]
+      if (acc >= goal) break
+    }
+    return boundary
+  }
+  for (let b = BUCKETS - 1; b > edge; b--) {
+    if (acc + mass[b] >= goal) return finish(w, above(b), cut(sortedBucket(w, bits, b)))
+    acc += mass[b]
+  }
+  return finish(w, above(edge), cut(edgeMembers))
+}
+
+/** The tokens of bucket b, heaviest first, ties to the lower id. */
+function sortedBucket(w: Float32Array, bits: Uint32Array, b: number): number[] {
+  const members: number[] = []
+  for (let i = 0; i < w.length; i++) if (bits[i] >>> 23 === b) members.push(i)
+  return members.sort((x, y) => w[y] - w[x] || x - y)
+}
+
+/** The tokens `whole` accepts, and `extra`, in vocabulary order. */
+function gather(w: Float32Array, whole: (i: number) => boolean, extra: number[]): number[] {
+  const kept: number[] = []
+  for (let i = 0; i < w.length; i++) if (whole(i)) kept.push(i)
+  return extra.length ? [...kept, ...extra].sort((a, b) => a - b) : kept
+}
+
+function finish(w: Float32Array, whole: (i: number) => boolean, extra: number[]): { kept: number[]; total: number } {
+  const kept = gather(w, whole, extra)
+  return { kept, total: kept.reduce((s, i) => s + w[i], 0) }
 }

@@ -4,6 +4,7 @@
 import { readDataset, type DatasetRow } from '../../datasets/read.ts'
 import { loadPublishedDataset } from '../../datasets/registry.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
+import type { EngineSettings } from '../../shared/config.ts'
 import { BlobResponseCache } from '../../shared/eval/store.ts'
 import { sha256Hex } from '../../shared/ids.ts'
 import type { EvaluationConfig } from '../../shared/job-config.ts'
@@ -78,12 +79,12 @@ export interface LoadedAgent extends EvalAgent {
 export async function loadAgent(
   config: NonNullable<EvaluationConfig['agent']>, source: ModelSource,
   // signal: a cancelled job or an interrupted CLI stops generating at once, not after the turn
-  options: { batchSize: number; threads?: number; cacheDir?: string; signal?: AbortSignal },
+  options: { batchSize: number; engine: EngineSettings; cacheDir?: string; signal?: AbortSignal },
 ): Promise<LoadedAgent> {
   const folder = options.cacheDir ? await resolveCheckpoint(source, options.cacheDir) : await resolveCheckpoint(source)
-  const engine = await Engine.load(folder, { threads: options.threads, cacheDir: options.cacheDir })
+  const engine = await Engine.load(folder, { ...options.engine, cacheDir: options.cacheDir })
   const tokenizer = await ChatTokenizer.fromFolder(folder)
-  const policy = new EnginePolicy(new Generator(engine, { maxBatch: options.batchSize }), {
+  const policy = new EnginePolicy(new Generator(engine, { maxBatch: options.batchSize, maxCacheBytes: options.engine.maxCacheBytes }), {
     temperature: config.temperature, topP: config.top_p, topK: config.top_k, seed: config.seed, signal: options.signal,
   })
   const base = config.protocol === 'training' ? TRAINING_OPTIONS : INFERENCE_OPTIONS

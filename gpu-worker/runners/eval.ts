@@ -4,6 +4,7 @@
 // the same evaluation calls nothing. The summary and the markdown table are the job's result.
 import { readDataset } from '../../datasets/read.ts'
 import { readAll } from '../../shared/blob/store.ts'
+import type { EngineSettings } from '../../shared/config.ts'
 import { getCheckpoint } from '../../shared/db/checkpoints.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { markdownTable } from '../../shared/eval/report.ts'
@@ -23,13 +24,13 @@ export interface EvalRunnerOptions {
    * on the URL as written); link-local and metadata addresses are refused either way
    */
   allowLoopbackEnvironment?: boolean
-  /** intra-op threads of the agent's engine (default: onnxruntime's choice) */
-  threads?: number
+  /** where the agent's engine runs (the worker's configuration) */
+  engine: EngineSettings
   /** the engine's model and ONNX cache folder (default: $PROMPT_R1_CACHE or ~/.cache/prompt-r1) */
   cacheDir?: string
 }
 
-export function createEvalRunner(options: EvalRunnerOptions = {}): JobRunner {
+export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
   return async (ctx) => {
     const { job, db, blobs, signal } = ctx
     const config = createEvaluationBody.parse(job.config)
@@ -47,7 +48,7 @@ export function createEvalRunner(options: EvalRunnerOptions = {}): JobRunner {
     let agent: LoadedAgent | undefined
     try {
       if (config.modes.includes('agent')) {
-        agent = await loadAgent(config.agent!, await agentSource(ctx, config.agent!), { batchSize: config.batch_size, threads: options.threads, cacheDir: options.cacheDir, signal })
+        agent = await loadAgent(config.agent!, await agentSource(ctx, config.agent!), { batchSize: config.batch_size, engine: options.engine, cacheDir: options.cacheDir, signal })
       }
       const rows = await runEvaluation({
         datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store,
@@ -90,6 +91,3 @@ function batchMetrics(batch: EvalRow[]) {
   }
 }
 
-// A worker that knows the server's configuration can register
-// createEvalRunner({ allowLoopbackEnvironment: config.allowLoopbackEnvironment }) instead.
-export const runEvalJob = createEvalRunner()

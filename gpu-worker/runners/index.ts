@@ -1,8 +1,20 @@
+// The runners of a worker by job kind, made from its configuration: where its model sessions run,
+// the environment LLM of training jobs that name none, and the host policy of jobs' environments.
+import type { Config } from '../../shared/config.ts'
 import type { JobKind } from '../../shared/db/schema.ts'
+import { OpenAIEnvironment } from '../../shared/protocol/environment.ts'
 import type { JobRunner } from '../worker.ts'
-import { runEvalJob } from './eval.ts'
+import { createEvalRunner } from './eval.ts'
 import { runNoopJob } from './noop.ts'
-import { runTrainJob } from './train.ts'
+import { trainRunner } from './train.ts'
 
-// The job kinds this build of the worker can run.
-export const RUNNERS: Partial<Record<JobKind, JobRunner>> = { noop: runNoopJob, train: runTrainJob, eval: runEvalJob }
+export type Runners = Partial<Record<JobKind, JobRunner>>
+
+export function createRunners(config: Pick<Config, 'engine' | 'environment' | 'allowLoopbackEnvironment'>): Runners {
+  const { engine, allowLoopbackEnvironment } = config
+  return {
+    noop: runNoopJob,
+    train: trainRunner({ engine, allowLoopbackEnvironment, environment: config.environment && new OpenAIEnvironment(config.environment) }),
+    eval: createEvalRunner({ engine, allowLoopbackEnvironment }),
+  }
+}

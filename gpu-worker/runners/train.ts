@@ -11,26 +11,27 @@ import { readDataset } from '../../datasets/read.ts'
 import type { DatasetRow } from '../../datasets/read.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import { readAll } from '../../shared/blob/store.ts'
-import { loadConfig } from '../../shared/config.ts'
+import type { EngineSettings } from '../../shared/config.ts'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import type { CheckpointFile } from '../../shared/db/schema.ts'
 import { createTrainingJobBody, trajectoryKey } from '../../shared/job-config.ts'
-import { type Environment, OpenAIEnvironment } from '../../shared/protocol/environment.ts'
+import type { Environment } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { defaultCacheDir, openCheckpoint, resolveCheckpoint } from '../engine/checkpoint.ts'
 import { type GrpoOptions, GrpoTrainer } from '../training/grpo.ts'
 import { GRPO_LOSS_DEFAULTS } from '../training/loss.ts'
-import { LORA_TARGETS, type LoraOptions, type LoraTarget } from '../training/model.ts'
+import { LORA_TARGETS, type LoraTarget } from '../engine/qwen3.ts'
+import type { LoraOptions } from '../training/model.ts'
 import { ADAMW_DEFAULTS } from '../training/optim.ts'
 import { writeAdapter, writeMergedModel } from '../training/state.ts'
 import { jobEnvironment } from '../eval/setup.ts'
 import type { JobRunner } from '../worker.ts'
 
 export interface TrainRunnerOptions {
-  /** The environment LLM of jobs that name none; default: PROMPT_R1_ENV_BASE_URL / _MODEL / _API_KEY. */
+  /** The environment LLM of jobs that name none (the worker's PROMPT_R1_ENV_*). */
   environment?: Environment
   /**
    * whether a job's environment host name may resolve to this machine (default true: the edge decides
@@ -39,21 +40,21 @@ export interface TrainRunnerOptions {
   allowLoopbackEnvironment?: boolean
   /** Overrides of the derived GRPO options (tests use small turn and token limits). */
   overrides?: Partial<GrpoOptions>
-  threads?: number
+  /** Where the policy's sessions run (the worker's configuration). */
+  engine: EngineSettings
   /** Scratch space (default: the OS temp folder). */
   workDir?: string
 }
 
 const DEFAULT_LORA: LoraOptions = { rank: 8, alpha: 16, targets: Object.keys(LORA_TARGETS) as LoraTarget[] }
 
-export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
+export function trainRunner(options: TrainRunnerOptions): JobRunner {
   return async ({ job, db, blobs, signal, event }) => {
     const config = createTrainingJobBody.parse(job.config)
     if (config.method.type !== 'grpo') throw new Error(`the train runner runs GRPO jobs, not ${config.method.type}`)
     const hp = config.method.grpo.hyperparameters
-    const env = loadConfig(process.env)
     const environment = config.environment ? await jobEnvironment(config.environment, job.projectId, blobs, options.allowLoopbackEnvironment ?? true)
-      : options.environment ?? (env.environment ? new OpenAIEnvironment(env.environment) : null)
+      : options.environment
     if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
     mkdirSync(workDir, { recursive: true })
@@ -73,7 +74,7 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
       optimizer: { ...ADAMW_DEFAULTS, lr: hp.learning_rate },
       aggregation: { kind: 'token-mean' }, scaleByStd: true,
       protocol: { ...TRAINING_OPTIONS, maxTurns: hp.max_turns },
-      lora, recompute: hp.recompute, seed: config.seed ?? 0, threads: options.threads ?? env.agent.engine.threads,
+      lora, recompute: hp.recompute, seed: config.seed ?? 0, engine: options.engine,
       checkpointEvery: hp.checkpoint_every, validationEvery: hp.validation_every,
       ...options.overrides,
     }
@@ -121,7 +122,6 @@ export function trainRunner(options: TrainRunnerOptions = {}): JobRunner {
   }
 }
 
-export const runTrainJob: JobRunner = (context) => trainRunner()(context)
 
 async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
   const file = await getFile(db, projectId, fileId)

@@ -1,9 +1,8 @@
 // What training adds to the engine's graph builder (gpu-worker/engine/onnx.ts, which also holds the
 // operators only loss and backward graphs use): static shape inference (ranks, and which dimensions
-// are statically 1, which is what broadcasting gradients need), and turning weights into graph inputs.
-import type { DType, Graph, Node } from '../engine/onnx.ts'
+// are statically 1, which is what broadcasting gradients need).
+import { type DType, ELEM_TYPE, type Graph, type Node } from '../engine/onnx.ts'
 
-const ELEM_TYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11 }
 const DTYPE_OF = new Map(Object.entries(ELEM_TYPE).map(([k, v]) => [v, k as DType]))
 
 /** What is known of a value before running: its type, its dims (null = only known at run time), and for small int64 tensors (shapes, axes) their values. */
@@ -131,17 +130,4 @@ export function inferShapes(g: Graph): Map<string, Info> {
     info.set(n.outputs[0], rule(ins, n))
   }
   return info
-}
-
-/** Makes weights graph inputs (so a session can be fed new values every step) and returns their initial values. */
-export function weightsToInputs(g: Graph, names: string[]): Map<string, Float32Array | Float64Array> {
-  const values = new Map<string, Float32Array | Float64Array>()
-  for (const name of names) {
-    const w = g.weights.get(name)
-    if (!w) throw new Error(`no weight ${name}`)
-    values.set(name, w.load())
-    g.weights.delete(name)
-    g.inputs.push({ name, dtype: w.dtype, shape: w.dims })
-  }
-  return values
 }

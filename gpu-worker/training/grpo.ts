@@ -1,9 +1,11 @@
 // The GRPO loop (PROTOCOL.md, "Training recipe"): each step draws prompts, plays n episodes per
 // prompt with the engine and the protocol's episode runner, scores them, computes group-relative
 // advantages, records old and reference logprobs with the training graph, and applies several
-// optimizer updates over mini-batches. Every random draw of step k is seeded from (seed, k), so a
-// run resumed from a checkpoint continues exactly as if it had not stopped.
-import { mkdirSync, rmSync } from 'node:fs'
+// optimizer updates over mini-batches. The rollout engine reads the policy's parameters where the
+// optimizer updates them (LoRA factors, or every weight), so each step samples from the current
+// policy with nothing exported or rebuilt. Every random draw of step k is seeded from (seed, k), so
+// a run resumed from a checkpoint continues exactly as if it had not stopped.
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DatasetRow } from '../../datasets/read.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
@@ -11,6 +13,7 @@ import type { Environment } from '../../shared/protocol/environment.ts'
 import { type Trajectory, runEpisodes } from '../../shared/protocol/episode.ts'
 import type { ProtocolOptions } from '../../shared/protocol/options.ts'
 import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
+import type { EngineSettings } from '../../shared/config.ts'
 import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import type { Checkpoint } from '../engine/checkpoint.ts'
 import { Generator } from '../engine/generate.ts'
@@ -20,7 +23,7 @@ import { Engine } from '../engine/session.ts'
 import type { Aggregation, GrpoLossOptions } from './loss.ts'
 import { type LoraOptions, PolicyModel, type TrainRow } from './model.ts'
 import { type AdamWOptions, AdamW } from './optim.ts'
-import { latestTrainState, loadTrainState, saveTrainState, writeMergedModel } from './state.ts'
+import { latestTrainState, loadTrainState, saveTrainState } from './state.ts'
 import { type TrainingEpisode, episodeRecords } from './trajectories.ts'
 import { type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches } from './update.ts'
 
@@ -43,7 +46,8 @@ export interface GrpoOptions {
   /** Per-layer recomputation in the backward (less activation memory, one more forward per update). */
   recompute?: boolean
   seed: number
-  threads?: number
+  /** Where the policy's sessions (training and rollouts) run. */
+  engine: EngineSettings
   checkpointEvery: number
   /** Greedy validation every k steps (0: never). */
   validationEvery: number
@@ -73,7 +77,7 @@ export interface GrpoInput {
   /** Trajectories for the warm-start (e.g. recordDemonstrations); their loss masks are used as they are. */
   demonstrations?: TrainRow[]
   options: GrpoOptions
-  /** Scratch folder for the per-step rollout model. */
+  /** Scratch folder (the rollout engine's ONNX file). */
   workDir: string
   /** Where resumable checkpoints go. */
   checkpoints?: { store: BlobStore; prefix: string }
@@ -128,15 +132,15 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 
 export class GrpoTrainer {
   step = 0
-  private constructor(readonly input: GrpoInput, readonly model: PolicyModel, readonly optimizer: AdamW) {}
+  private constructor(readonly input: GrpoInput, readonly model: PolicyModel, readonly optimizer: AdamW, readonly rollouts: Engine) {}
 
   static async create(input: GrpoInput): Promise<GrpoTrainer> {
     const o = input.options
     if (o.warmStart && !input.demonstrations?.length) throw new Error('a warm-start needs demonstrations')
     const model = await PolicyModel.create(input.base.config, (name) => input.base.weights.read(name, 'float32'), {
-      lora: o.lora, loss: o.loss, threads: o.threads, seed: stepSeed(o.seed, 0, -1), sft: !!o.warmStart, recompute: o.recompute,
+      lora: o.lora, loss: o.loss, threads: o.engine.threads, seed: stepSeed(o.seed, 0, -1), sft: !!o.warmStart, recompute: o.recompute,
     })
-    const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer))
+    const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer), await rolloutEngine(input, model))
     const saved = input.checkpoints && (await latestTrainState(input.checkpoints.store, input.checkpoints.prefix))
     if (saved) {
       await loadTrainState(input.checkpoints!.store, saved.dir, model, trainer.optimizer, saved.manifest)
@@ -169,28 +173,14 @@ export class GrpoTrainer {
     }
   }
 
-  /** Writes the current policy as a model folder and opens it in the engine for rollouts. */
-  private async rolloutEngine(step: number): Promise<{ engine: Engine; dir: string }> {
-    const dir = join(this.input.workDir, `policy-${step}`)
-    rmSync(dir, { recursive: true, force: true })
-    writeMergedModel(this.input.base, this.model, dir)
-    const engine = await Engine.load(dir, { cacheDir: join(dir, '.cache'), threads: this.input.options.threads ?? 1, logits: 'last' })
-    return { engine, dir }
-  }
-
   /** Plays episodes of `rows` with the current policy; temperature 1 (training) or greedy (validation). */
   async rollout(rows: DatasetRow[], step: number, greedy: boolean) {
-    const { engine, dir } = await this.rolloutEngine(step)
-    try {
-      const policy = new EnginePolicy(new Generator(engine), greedy ? { temperature: 0 } : { temperature: 1, topP: 1, seed: stepSeed(this.input.options.seed, 2, step) })
-      return await runEpisodes({
-        policy, environment: this.input.environment, tokenizer: this.input.tokenizer,
-        userContents: rows.map((r) => r.content), options: this.input.options.protocol, signal: this.input.signal,
-      })
-    } finally {
-      await engine.dispose()
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const generator = new Generator(this.rollouts, { maxCacheBytes: this.input.options.engine.maxCacheBytes })
+    const policy = new EnginePolicy(generator, greedy ? { temperature: 0 } : { temperature: 1, topP: 1, seed: stepSeed(this.input.options.seed, 2, step) })
+    return runEpisodes({
+      policy, environment: this.input.environment, tokenizer: this.input.tokenizer,
+      userContents: rows.map((r) => r.content), options: this.input.options.protocol, signal: this.input.signal,
+    })
   }
 
   /** One GRPO step; returns its metrics and its episodes. */
@@ -278,5 +268,19 @@ export class GrpoTrainer {
     }
   }
 
-  async dispose() { await this.model.dispose() }
+  async dispose() { await Promise.all([this.model.dispose(), this.rollouts.dispose()]) }
+}
+
+/**
+ * The engine the rollouts run on: the base checkpoint's serving graph with the policy's trainable
+ * parameters as inputs (the LoRA factors and their scale, or every weight), fed from the very
+ * arrays the optimizer updates.
+ */
+function rolloutEngine(input: GrpoInput, model: PolicyModel): Promise<Engine> {
+  const o = input.options
+  const params = model.params as Map<string, Float32Array>
+  return Engine.fromCheckpoint(input.base, {
+    provider: o.engine.provider, deviceId: o.engine.deviceId, threads: o.engine.threads, cacheDir: join(input.workDir, 'engine'),
+    ...(o.lora ? { lora: { rank: o.lora.rank, targets: o.lora.targets, factors: params, scale: () => model.loraScale } } : { weights: params }),
+  })
 }

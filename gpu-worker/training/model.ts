@@ -4,58 +4,16 @@
 // forward-only session gives token log-probabilities (old logprobs, and the reference: the same
 // graph with the adapters switched off by lora_scale = 0, or the initial weights).
 import * as ort from 'onnxruntime-node'
-import type { FloatArray, FloatType, Graph } from '../engine/onnx.ts'
-import { type Qwen3Config, buildQwen3 } from '../engine/qwen3.ts'
+import type { FloatArray, FloatType } from '../engine/onnx.ts'
+import { type Adapter, type LoraTarget, type Qwen3Config, buildQwen3, qwen3WeightShapes } from '../engine/qwen3.ts'
 import { seededRandom } from '../engine/sampling.ts'
 import { exposeOutput, grad } from './autodiff.ts'
-import { weightsToInputs } from './graph.ts'
 import { type GrpoLossOptions, type LossMetric, type TokenWeights, addGrpoLoss, tokenLogprobs } from './loss.ts'
-
-export const LORA_TARGETS = {
-  q: 'self_attn.q_proj', k: 'self_attn.k_proj', v: 'self_attn.v_proj', o: 'self_attn.o_proj',
-  gate: 'mlp.gate_proj', up: 'mlp.up_proj', down: 'mlp.down_proj',
-} as const
-export type LoraTarget = keyof typeof LORA_TARGETS
 
 export interface LoraOptions {
   rank: number
   alpha: number
   targets: LoraTarget[]
-}
-
-/** One adapter: W' = W + (alpha / rank) * B @ A over the frozen weight W [out, in]. */
-export interface Adapter { weight: string; a: string; b: string; rank: number; inFeatures: number; outFeatures: number }
-
-/** PEFT's names for an adapter's factors, so the adapter file is the layout other tools read. */
-const adapterName = (weight: string, factor: 'A' | 'B') => `base_model.model.${weight.replace(/\.weight$/, '')}.lora_${factor}.weight`
-
-/**
- * Rewrites every Gemm that reads a target weight: y = x W^T becomes y = x W^T + s (x A^T) B^T, with
- * A [r, in] and B [out, r] graph inputs and s = lora_scale, a scalar input (alpha / rank; 0 switches
- * the adapters off). The new nodes go right after the Gemm they extend, keeping the node order topological.
- */
-export function addLora(g: Graph, c: Qwen3Config, options: LoraOptions): Adapter[] {
-  const scale = g.input('lora_scale', g.float, [])
-  const adapters: Adapter[] = []
-  for (let layer = 0; layer < c.numLayers; layer++) {
-    for (const target of options.targets) {
-      const weight = `model.layers.${layer}.${LORA_TARGETS[target]}.weight`
-      const [outFeatures, inFeatures] = g.weights.get(weight)!.dims
-      const at = g.nodes.findIndex((n) => n.op === 'Gemm' && n.inputs[1] === weight)
-      const node = g.nodes[at]
-      const y = node.outputs[0]
-      node.outputs = [`${y}.base`]
-      const a = g.input(adapterName(weight, 'A'), g.float, [options.rank, inFeatures])
-      const b = g.input(adapterName(weight, 'B'), g.float, [outFeatures, options.rank])
-      const start = g.nodes.length
-      const delta = g.mul(g.gemm(g.gemm(node.inputs[0], a, 0, 1), b, 0, 1), scale) // [N, out]
-      g.add(`${y}.base`, delta)
-      g.nodes[g.nodes.length - 1].outputs = [y]
-      g.nodes.splice(at + 1, 0, ...g.nodes.splice(start))
-      adapters.push({ weight, a, b, rank: options.rank, inFeatures, outFeatures })
-    }
-  }
-  return adapters
 }
 
 export interface PolicyModelOptions {
@@ -71,19 +29,6 @@ export interface PolicyModelOptions {
   sft?: boolean
   /** Recompute each layer's activations in the backward (activation checkpointing): less memory, one more forward. */
   recompute?: boolean
-}
-
-/**
- * The residual stream at each layer boundary of a Qwen3 graph: the input of every layer's
- * input_layernorm, then the input of the final norm. RMSNorm is x * (1 / rms) * w, so the node
- * that reads the norm weight takes x * (1 / rms), whose first input is x.
- */
-export function residualStream(g: Graph, c: Qwen3Config): string[] {
-  const norms = [...Array.from({ length: c.numLayers }, (_, i) => `model.layers.${i}.input_layernorm.weight`), 'model.norm.weight']
-  return norms.map((weight) => {
-    const scaled = g.nodes.find((n) => n.op === 'Mul' && n.inputs[1] === weight)!.inputs[0]
-    return g.nodes.find((n) => n.outputs.includes(scaled))!.inputs[0]
-  })
 }
 
 /** A batch laid out for the graph: rows right-padded to L; position i predicts token i + 1. */
@@ -145,26 +90,23 @@ export class PolicyModel {
       return v instanceof Float64Array ? v : Float64Array.from(v)
     }
     const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => {
-      const g = buildQwen3(c, loadAs, { float, logits: 'all' })
+      const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
+      const { graph: g, adapters, residualStream } = buildQwen3(c, loadAs, { float, logits: 'all', lora, weightsAsInputs: !lora })
       g.outputs.length = 0 // the KV cache outputs are not needed here
-      let adapters: Adapter[] = []
-      let initial = new Map<string, FloatArray>()
-      if (options.lora) adapters = addLora(g, c, options.lora)
-      else initial = weightsToInputs(g, [...g.weights.keys()])
-      const params = options.lora ? adapters.flatMap((a) => [a.a, a.b]) : [...initial.keys()]
+      const params = lora ? adapters.flatMap((a) => [a.a, a.b]) : [...qwen3WeightShapes(c).keys()]
       const logits = 'logits' // [B, L, V]
       if (head === 'logprobs') {
         const targets = g.input('targets', 'int64', ['batch_size', 'sequence_length'])
         exposeOutput(g, 'token_logprobs', tokenLogprobs(g, logits, targets, c.vocabSize).tokenLogp, float, ['batch_size', 'sequence_length'])
       } else {
         const { loss, tokenLogp, metrics } = addGrpoLoss(g, logits, c.vocabSize, lossOptions)
-        const grads = grad(g, loss, params, { recompute: options.recompute ? residualStream(g, c) : undefined })
+        const grads = grad(g, loss, params, { recompute: options.recompute ? residualStream : undefined })
         exposeOutput(g, 'loss', loss, float, [])
         exposeOutput(g, 'token_logprobs', tokenLogp, float, ['batch_size', 'sequence_length'])
         for (const [name, value] of Object.entries(metrics)) exposeOutput(g, `metric.${name}`, value, float, [])
         for (const p of params) exposeOutput(g, `grad.${p}`, grads.get(p)!, float, g.inputs.find((i) => i.name === p)!.shape)
       }
-      return { g, adapters, initial, params }
+      return { g, adapters, params }
     }
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1,
@@ -185,7 +127,7 @@ export class PolicyModel {
         params.set(a.b, make(a.outFeatures * a.rank))
       }
     } else {
-      for (const [name, v] of train.initial) params.set(name, v.slice())
+      for (const name of train.params) params.set(name, loadAs(name).slice())
     }
     const initial = new Map([...params].map(([k, v]) => [k, v.slice()]))
     const [trainSession, forwardSession, sftSession] = await Promise.all([

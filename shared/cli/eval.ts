@@ -16,6 +16,7 @@ import { BlobRowStore } from '../eval/store.ts'
 import { summarize } from '../eval/summary.ts'
 import { TASK_KINDS, createEvaluationBody, type EvaluationConfig } from '../job-config.ts'
 import { DirectoryResponseCache } from '../protocol/environment.ts'
+import { loadConfig } from '../config.ts'
 import { HashedBagOfWordsEmbedder } from '../protocol/metrics.ts'
 
 export const EVAL_USAGE = `usage: prompt-r1 eval --dataset NAME|PATH[:KIND] [--dataset ...] --env-base-url URL --env-model MODEL [options]
@@ -105,7 +106,11 @@ export async function runEvalCli(options: EvalCliOptions, progress: NodeJS.Write
   let agent: LoadedAgent | undefined
   const started = Date.now()
   try {
-    if (config.modes.includes('agent')) agent = await loadAgent(config.agent!, config.agent!.model!, { batchSize: config.batch_size, threads: options.threads, signal })
+    if (config.modes.includes('agent')) {
+      // the engine settings of this machine (PROMPT_R1_ENGINE_*), --threads first
+      const engine = { ...loadConfig(process.env).engine, ...(options.threads ? { threads: options.threads } : {}) }
+      agent = await loadAgent(config.agent!, config.agent!.model!, { batchSize: config.batch_size, engine, signal })
+    }
     const rows = await runEvaluation({
       datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store, batchSize: config.batch_size, signal,
       onProgress: (p) => { progress.write(progressLine(p.done, p.total, `${p.dataset} ${p.mode}`, Date.now() - started, progress.isTTY === true)) },

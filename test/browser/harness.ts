@@ -13,9 +13,10 @@ import { describe } from 'vitest'
 import { createApp } from '../../edge/app.ts'
 import { LocalAgents } from '../../gpu-worker/agent.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
-import { RUNNERS } from '../../gpu-worker/runners/index.ts'
 import { createEvalRunner } from '../../gpu-worker/runners/eval.ts'
+import { runNoopJob } from '../../gpu-worker/runners/noop.ts'
 import { trainRunner } from '../../gpu-worker/runners/train.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 import { makeArithmeticAgent } from '../../gpu-worker/training/arithmetic-task.ts'
 import { JobWorker } from '../../gpu-worker/worker.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
@@ -64,18 +65,18 @@ export async function startPlatform(): Promise<Platform> {
   const config = loadConfig({
     PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: 'true', PROMPT_R1_POLL_MS: '50', PROMPT_R1_HEARTBEAT_SECONDS: '1', PROMPT_R1_LEASE_SECONDS: '5',
   })
-  const engine = { threads: 1, executionProvider: 'cpu' as const, cacheDir: join(dir, 'cache') }
+  const cacheDir = join(dir, 'cache')
   // one engine thread: the machine's other core serves the browser and the API
   const runners = {
-    ...RUNNERS,
-    eval: createEvalRunner({ threads: 1, cacheDir: engine.cacheDir, allowLoopbackEnvironment: true }),
-    train: trainRunner({ threads: 1, workDir: join(dir, 'train') }),
+    noop: runNoopJob,
+    eval: createEvalRunner({ engine: TEST_ENGINE, cacheDir, allowLoopbackEnvironment: true }),
+    train: trainRunner({ engine: TEST_ENGINE, workDir: join(dir, 'train') }),
   }
   const worker = new JobWorker({ db: database.db, blobs, runners, ...config.queue, log: () => {} })
   await worker.start()
   const agentName = 'tiny-agent'
   const agents = new LocalAgents({
-    db: database.db, blobs, allowLoopbackEnvironment: true, engine, defaultModel: { name: agentName, source: agentDir },
+    db: database.db, blobs, allowLoopbackEnvironment: true, engine: TEST_ENGINE, cacheDir, defaultModel: { name: agentName, source: agentDir },
   })
   const app = createApp({ db: database.db, databaseDriver: 'postgres', blobs, config, agents, dispatcher: { jobQueued: () => worker.wake() } })
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })

@@ -37,7 +37,7 @@ describe('Qwen3 graph vs float64 reference', () => {
       const out = exportOnnx(ckpt, join(dir, 'export'), { logits: 'all' })
       const f32 = await runPrompts(await session(join(out, 'onnx', 'model.onnx')), ckpt.config, prompts)
       // float64, built in memory, unoptimised: the graph's math alone, without float32 rounding.
-      const f64Model = buildFromCheckpoint(ckpt, { float: 'float64', logits: 'all' }).toBytes()
+      const f64Model = buildFromCheckpoint(ckpt, { float: 'float64', logits: 'all' }).graph.toBytes()
       const f64 = await runPrompts(await session(f64Model, 'float64'), ckpt.config, prompts, 'float64')
 
       for (let p = 0; p < prompts.length; p++) {
@@ -54,7 +54,7 @@ describe('Qwen3 graph vs float64 reference', () => {
     makeTinyCheckpoint(dir, { seed: 5 })
     const ckpt = openCheckpoint(dir)
     const reference = referenceLogits(dir, prompts[0])
-    const g = buildFromCheckpoint(ckpt, { float: 'float64', logits: 'all' })
+    const g = buildFromCheckpoint(ckpt, { float: 'float64', logits: 'all' }).graph
     // Scale one k_norm weight by 1.01: a small change the comparison must still see.
     const w = g.weights.get('model.layers.1.self_attn.k_norm.weight')!
     const load = w.load

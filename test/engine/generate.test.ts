@@ -1,12 +1,13 @@
-// KV-cache decoding against full recomputation, and the continuous-batching generator against
-// one-sequence-at-a-time generation (greedy and seeded sampling), stop tokens, limits and abort.
+// KV-cache decoding against full recomputation, the cache written in place, and the
+// continuous-batching generator against one-sequence-at-a-time generation (greedy and seeded
+// sampling), the graph's own draw against the host sampler, stop tokens, limits and abort.
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Generator, type GenerationRequest, type GenerationResult } from '../../gpu-worker/engine/generate.ts'
-import { Engine, type ForwardInput } from '../../gpu-worker/engine/session.ts'
+import { Engine } from '../../gpu-worker/engine/session.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { removeTempDirs, tempDir } from './helpers.ts'
-import { relativeError } from './reference.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 let dir: string
 let all: Engine // logits for every position, to compare with full recomputation
@@ -14,8 +15,8 @@ let last: Engine // the generation graph
 beforeAll(async () => {
   dir = tempDir()
   makeTinyCheckpoint(join(dir, 'ckpt'), { seed: 11, numHeads: 4, numKvHeads: 2, numLayers: 2 })
-  all = await Engine.load(join(dir, 'ckpt'), { cacheDir: join(dir, 'cache'), threads: 1, logits: 'all' })
-  last = await Engine.load(join(dir, 'ckpt'), { cacheDir: join(dir, 'cache'), threads: 1 })
+  all = await Engine.load(join(dir, 'ckpt'), { ...TEST_ENGINE, cacheDir: join(dir, 'cache'), logits: 'all' })
+  last = await Engine.load(join(dir, 'ckpt'), { ...TEST_ENGINE, cacheDir: join(dir, 'cache') })
 })
 afterAll(async () => {
   await all?.dispose()
@@ -23,64 +24,64 @@ afterAll(async () => {
   removeTempDirs()
 })
 
-const V = () => all.config.vocabSize
-const empty = () => Array.from({ length: 2 * all.config.numLayers }, () => new Float32Array(0))
+const logSoftmax = (logits: Float32Array, token: number) => {
+  const top = Math.max(...logits)
+  return logits[token] - top - Math.log(logits.reduce((s, v) => s + Math.exp(v - top), 0))
+}
 
 describe('KV cache', () => {
-  it('decoding step by step gives the logits of recomputing the whole sequence (two left-padded rows)', async () => {
-    const seqs = [
-      [5, 80, 13, 200, 7, 7, 9, 100, 41, 3, 250, 60],
-      [17, 4, 99, 120, 33, 8, 71, 2, 19],
-    ]
-    const prefix = [5, 2] // tokens of each row in the prefill; both rows then decode 7 steps
-    const full = await Promise.all(
-      seqs.map(async (s) => {
-        const out = await all.forward({ inputIds: s, batch: 1, attentionMask: s.map(() => 1), positionIds: s.map((_, i) => i), past: empty() })
-        return s.map((_, j) => out.logits.subarray(j * V(), (j + 1) * V()))
-      }),
-    )
-    const L = Math.max(...prefix)
-    const prefill: ForwardInput = { inputIds: [], batch: 2, attentionMask: [], positionIds: [], past: empty() }
-    seqs.forEach((s, b) => {
-      const pad = L - prefix[b]
-      for (let j = 0; j < L; j++) {
-        ;(prefill.inputIds as number[]).push(j < pad ? 0 : s[j - pad])
-        ;(prefill.attentionMask as number[]).push(j < pad ? 0 : 1)
-        ;(prefill.positionIds as number[]).push(j < pad ? 1 : j - pad)
-      }
-    })
-    let out = await all.forward(prefill)
-    seqs.forEach((_, b) => {
-      const row = out.logits.subarray((b * L + L - 1) * V(), (b * L + L) * V())
-      expect(relativeError(row, full[b][prefix[b] - 1])).toBeLessThan(1e-5)
-    })
-    for (let step = 0; step < 7; step++) {
-      const T = L + step + 1
-      const mask = seqs.flatMap((_, b) => Array.from({ length: T }, (_, j) => (j < L - prefix[b] ? 0 : 1)))
-      out = await all.forward({
-        inputIds: seqs.map((s, b) => s[prefix[b] + step]),
-        batch: 2,
-        attentionMask: mask,
-        positionIds: prefix.map((p) => p + step),
-        past: out.present,
-      })
-      seqs.forEach((_, b) => {
-        expect(relativeError(out.logits.subarray(b * V(), (b + 1) * V()), full[b][prefix[b] + step])).toBeLessThan(1e-5)
+  it("decoding in place gives the logits of recomputing the whole sequence, with a second row joining and leaving", async () => {
+    const generator = new Generator(last, { maxBatch: 2 })
+    const [a, b] = await Promise.all([
+      generator.generate({ promptIds: [5, 80, 13, 200, 7], maxNewTokens: 9, temperature: 0, stopTokenIds: [] }),
+      generator.generate({ promptIds: [17, 4], maxNewTokens: 3, temperature: 0, stopTokenIds: [] }),
+    ])
+    for (const [prompt, result] of [[[5, 80, 13, 200, 7], a], [[17, 4], b]] as const) {
+      const [full] = await all.promptLogits([[...prompt, ...result.tokens]])
+      result.tokens.forEach((token, j) => {
+        const logits = full[prompt.length - 1 + j]
+        expect(token).toBe(logits.indexOf(Math.max(...logits)))
+        expect(Math.abs(result.logprobs[j] - logSoftmax(logits, token))).toBeLessThan(1e-4)
       })
     }
   })
+
+  it("a row's cache is written in place: others joining and leaving neither move nor change it", async () => {
+    const generator = new Generator(last, { maxBatch: 4 })
+    let buffer: Float32Array | null = null
+    let snapshot: Float32Array | null = null
+    const slot0 = () => (generator.cache.tensors(0, 1).past[0][1] as { data: Float32Array }).data
+    const { numKvHeads: KV, headDim: D } = last.config
+    const firstPositions = () => {
+      const data = slot0()
+      return Float32Array.from({ length: KV * 6 * D }, (_, i) => data[Math.floor(i / (6 * D)) * generator.cache.width * D + (i % (6 * D))])
+    }
+    const long = generator.generate({
+      promptIds: [1, 2, 3, 4, 5, 6], maxNewTokens: 20, temperature: 0, stopTokenIds: [],
+      onToken: (_, __) => {
+        if (buffer === null) { buffer = slot0(); snapshot = firstPositions() }
+      },
+    })
+    // two rows join while the first decodes, and leave before it ends
+    await new Promise((r) => setTimeout(r, 0))
+    await Promise.all([9, 10].map((t) => generator.generate({ promptIds: [t, t, t], maxNewTokens: 4, temperature: 0, stopTokenIds: [] })))
+    await long
+    expect(slot0().buffer).toBe(buffer!.buffer) // never reallocated, so nothing was copied
+    expect([...firstPositions()]).toEqual([...snapshot!]) // its prompt's keys untouched
+  })
 })
 
-/** Records every forward call's (batch, new tokens, cached tokens). */
+/** Records every run's (batch, new tokens) and whether it was a prefill (a run whose seqlens_k start at its own tokens). */
 function recordCalls(engine: Engine) {
-  const calls: { B: number; S: number; P: number }[] = []
-  const forward = engine.forward.bind(engine)
-  engine.forward = (input) => {
-    const S = input.inputIds.length / input.batch
-    calls.push({ B: input.batch, S, P: input.attentionMask.length / input.batch - S })
-    return forward(input)
+  const calls: { B: number; S: number; prefill: boolean }[] = []
+  const run = engine.run.bind(engine)
+  engine.run = (inputs, outputs) => {
+    const [B, S] = (inputs.find(([n]) => n === 'input_ids')![1]).dims
+    const seqlens = (inputs.find(([n]) => n === 'seqlens_k')![1] as { data: Int32Array }).data
+    calls.push({ B, S, prefill: seqlens[0] + 1 === S })
+    return run(inputs, outputs)
   }
-  return { calls, restore: () => (engine.forward = forward) }
+  return { calls, restore: () => (engine.run = run) }
 }
 
 const prompts = [[3], [10, 20, 30, 40, 50, 60, 70, 80], [7, 7], [100, 101, 102, 103, 104], [250, 1, 250, 1, 250, 1, 250, 1, 250, 1, 250, 1], [42, 43, 44], [9, 8, 7, 6, 5, 4, 3]]
@@ -103,10 +104,10 @@ describe('continuous batching', () => {
       expect(batched[i].finishReason).toBe('length')
       batched[i].logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(alone[i].logprobs[j], 4))
     }
-    // Continuous: sequences were admitted (prefills, P = 0) after decoding had started, and decode steps ran 3 at a time.
-    const firstDecode = calls.findIndex((c) => c.S === 1)
-    expect(calls.slice(firstDecode).filter((c) => c.P === 0).length).toBeGreaterThanOrEqual(2)
-    expect(Math.max(...calls.filter((c) => c.S === 1).map((c) => c.B))).toBe(3)
+    // Continuous: sequences were admitted (prefills) after decoding had started, and decode steps ran 3 at a time.
+    const firstDecode = calls.findIndex((c) => !c.prefill)
+    expect(calls.slice(firstDecode).filter((c) => c.prefill).length).toBeGreaterThanOrEqual(2)
+    expect(Math.max(...calls.filter((c) => !c.prefill).map((c) => c.B))).toBe(3)
 
     // Prompts prefilled in chunks of 3 positions (several cached steps per prompt) give the same tokens.
     const chunked = new Generator(last, { maxBatch: 4, prefillChunk: 3 })
@@ -126,6 +127,19 @@ describe('continuous batching', () => {
     // and the samples are not the greedy tokens (sampling did happen)
     const greedy = await Promise.all(requests.map((r) => generator.generate({ ...r, temperature: 0 })))
     expect(batched.map((r) => r.tokens)).not.toEqual(greedy.map((r) => r.tokens))
+  })
+
+  it("the graph's own draw (the device path: nothing of size V leaves the session) gives the host sampler's tokens", async () => {
+    const settings: Partial<GenerationRequest>[] = [{ temperature: 0 }, { temperature: 1 }, { temperature: 0.7 }, { temperature: 0.8, topP: 0.9 }]
+    const requests: GenerationRequest[] = prompts.map((p, i) => ({ promptIds: p, maxNewTokens: lengths[i], stopTokenIds: [], seed: 77 + i, logprobs: 'sampling', ...settings[i % 4] }))
+    const run = (sampling: 'host' | 'graph', maxBatch: number) => {
+      const generator = new Generator(last, { maxBatch, sampling })
+      return Promise.all(requests.map((r) => generator.generate(r)))
+    }
+    const [host, graph, graphAlone] = [await run('host', 3), await run('graph', 3), await run('graph', 1)]
+    expect(graph.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
+    expect(graphAlone.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
+    graph.forEach((r, i) => r.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(host[i].logprobs[j], 5)))
   })
 
   it('stops after a stop token (included), at max new tokens, and on abort', async () => {

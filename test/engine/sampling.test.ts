@@ -1,6 +1,19 @@
-// The sampler on hand-made logits: distributions at a temperature, top-k, top-p, greedy, logprobs.
+// The sampler on hand-made logits: distributions at a temperature, top-k, top-p, greedy, logprobs;
+// and, at the real vocabulary size, the bucketed top-k / top-p against a plain sort.
 import { describe, expect, it } from 'vitest'
-import { type SamplingOptions, sampleToken, seededRandom } from '../../gpu-worker/engine/sampling.ts'
+import { type RowScores, type SamplingOptions, sampleToken, seededRandom } from '../../gpu-worker/engine/sampling.ts'
+
+/** What the serving graph's sampling head computes for one row (qwen3.ts samplingHead), in plain TypeScript. */
+function scores(logits: Float32Array, temperature: number): RowScores {
+  const max = logits.reduce((a, b) => Math.max(a, b), -Infinity)
+  const inverse = temperature === 0 ? 0 : Math.fround(1 / temperature)
+  const weights = Float32Array.from(logits, (v) => Math.exp((v - max) * inverse))
+  const weightSum = weights.reduce((a, b) => a + b, 0)
+  const logZ = max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0))
+  return { logits, weights, weightSum, logZ, argmax: logits.indexOf(max) }
+}
+const draw = (logits: Float32Array, options: SamplingOptions, random: () => number) =>
+  sampleToken(scores(logits, options.temperature ?? 1), options, random())
 
 const logits = Float32Array.from([2, 1.5, 0.3, -1, 0.9, 1.4])
 const softmax = (x: ArrayLike<number>, t = 1) => {
@@ -12,14 +25,14 @@ const softmax = (x: ArrayLike<number>, t = 1) => {
 function frequencies(options: SamplingOptions, draws = 40000) {
   const random = seededRandom(7)
   const counts = new Array(logits.length).fill(0)
-  for (let i = 0; i < draws; i++) counts[sampleToken(logits, options, random).token]++
+  for (let i = 0; i < draws; i++) counts[draw(logits, options, random).token]++
   return counts.map((c) => c / draws)
 }
 
 describe('sampleToken', () => {
   it('returns the log-softmax of the raw logits as logprob, whatever the temperature', () => {
     const p = softmax(logits)
-    const s = sampleToken(logits, { temperature: 0.3, topK: 3 }, seededRandom(1))
+    const s = draw(logits, { temperature: 0.3, topK: 3 }, seededRandom(1))
     expect(s.logprob).toBeCloseTo(Math.log(p[s.token]), 6)
   })
 
@@ -27,17 +40,17 @@ describe('sampleToken', () => {
     const p = softmax(logits, 0.5)
     const kept = p[0] + p[1] + p[5]
     for (let seed = 0; seed < 5; seed++) {
-      const s = sampleToken(logits, { temperature: 0.5, topK: 3, logprobs: 'sampling' }, seededRandom(seed))
+      const s = draw(logits, { temperature: 0.5, topK: 3, logprobs: 'sampling' }, seededRandom(seed))
       expect(s.logprob).toBeCloseTo(Math.log(p[s.token] / kept), 6)
     }
-    expect(sampleToken(logits, { temperature: 0, logprobs: 'sampling' }, seededRandom(1)).logprob).toBe(0)
-    const t1 = sampleToken(logits, { logprobs: 'sampling' }, seededRandom(2))
+    expect(draw(logits, { temperature: 0, logprobs: 'sampling' }, seededRandom(1)).logprob).toBe(0)
+    const t1 = draw(logits, { logprobs: 'sampling' }, seededRandom(2))
     expect(t1.logprob).toBeCloseTo(Math.log(softmax(logits)[t1.token]), 6)
   })
 
   it('greedy (temperature 0 or top-k 1) takes the argmax', () => {
-    expect(sampleToken(logits, { temperature: 0 }, seededRandom(1)).token).toBe(0)
-    expect(sampleToken(logits, { topK: 1 }, seededRandom(1)).token).toBe(0)
+    expect(draw(logits, { temperature: 0 }, seededRandom(1)).token).toBe(0)
+    expect(draw(logits, { topK: 1 }, seededRandom(1)).token).toBe(0)
   })
 
   it('samples softmax(logits / temperature)', () => {
@@ -62,6 +75,29 @@ describe('sampleToken', () => {
     // with top-k first, top-p works inside the k tokens
     const pk = [p[0], p[1]].map((v) => v / (p[0] + p[1]))
     frequencies({ topK: 2, topP: 0.5 }).forEach((f, i) => expect(f).toBeCloseTo(i === 0 && pk[0] >= 0.5 ? 1 : 0, 5))
+  })
+
+  it('bucketed top-k / top-p keep the sets a full sort keeps, at vocabulary 151936', () => {
+    const V = 151936
+    const random = seededRandom(21)
+    for (let trial = 0; trial < 6; trial++) {
+      // a peaked head over a flat tail, as real models give, and one flat row as random models give
+      const spread = trial === 0 ? 0.05 : 3
+      const row = Float32Array.from({ length: V }, (_, i) => spread * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) + (i % 977 === 0 ? 8 : 0))
+      const options: SamplingOptions = [{ topK: 40 }, { topP: 0.9 }, { topK: 200, topP: 0.5 }, { topP: 0.99 }, { topK: 5000 }, { topP: 0.3 }][trial]
+      const s = scores(row, 1)
+      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => s.weights[b] - s.weights[a] || a - b)
+      const pool = options.topK ? order.slice(0, options.topK) : order
+      const poolTotal = options.topK ? pool.reduce((t, i) => t + s.weights[i], 0) : s.weightSum
+      let acc = 0
+      const nucleus = (options.topP ?? 1) < 1 ? pool.slice(0, pool.findIndex((i) => (acc += s.weights[i]) >= options.topP! * poolTotal) + 1) : pool
+      const expected = new Set(nucleus)
+      // every draw lands in the reference's set, and across draws the kept set is covered by the heaviest first
+      for (let k = 0; k < 20; k++) expect(expected.has(sampleToken(s, options, random()).token), JSON.stringify(options)).toBe(true)
+      const total = nucleus.reduce((t, i) => t + s.weights[i], 0)
+      const sampled = sampleToken(s, { ...options, logprobs: 'sampling' }, 0.999999)
+      expect(sampled.logprob).toBeCloseTo(Math.log(s.weights[sampled.token] / total), 6)
+    }
   })
 
   it('seeded generators repeat, and differ between seeds', () => {

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { RUNNERS } from '../../gpu-worker/runners/index.ts'
+import { runNoopJob } from '../../gpu-worker/runners/noop.ts'
 import { JobWorker } from '../../gpu-worker/worker.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { createJob, getJob, lastEventOfType, listEvents } from '../../shared/db/jobs.ts'
@@ -42,7 +42,7 @@ describePostgres('worker crash', () => {
     const firstOwner = (await getJob(db, 'p', job.id))!.leaseOwner
 
     const rescuer = new JobWorker({
-      db, blobs: new LocalBlobStore(dataDir), runners: RUNNERS, id: 'rescuer', leaseMs: 2_000, heartbeatMs: 500, pollMs: 100,
+      db, blobs: new LocalBlobStore(dataDir), runners: { noop: runNoopJob }, id: 'rescuer', leaseMs: 2_000, heartbeatMs: 500, pollMs: 100,
     })
     await rescuer.start()
     const finished = await until(async () => {

@@ -53,21 +53,5 @@ export function live(tasks: LiveTask[]): Promise<any[]> {
   })
 }
 
-/** The engine's logits for prompts run as one left-padded batch: [prompt][position] -> [V]. */
-export async function engineLogits(engine: Engine, prompts: number[][]): Promise<Float32Array[][]> {
-  const B = prompts.length
-  const L = Math.max(...prompts.map((p) => p.length))
-  const ids: number[] = [], mask: number[] = [], positions: number[] = []
-  for (const p of prompts) {
-    const pad = L - p.length
-    for (let j = 0; j < L; j++) {
-      ids.push(j < pad ? (engine.config.padTokenId ?? 0) : p[j - pad])
-      mask.push(j < pad ? 0 : 1)
-      positions.push(j < pad ? 0 : j - pad)
-    }
-  }
-  const past = Array.from({ length: 2 * engine.config.numLayers }, () => new Float32Array(0))
-  const { logits } = await engine.forward({ inputIds: ids, batch: B, attentionMask: mask, positionIds: positions, past })
-  const V = engine.config.vocabSize
-  return prompts.map((p, b) => p.map((_, j) => logits.subarray((b * L + L - p.length + j) * V, (b * L + L - p.length + j + 1) * V)))
-}
+/** The engine's logits (an engine loaded with logits: 'all'): [prompt][position] -> [V]. */
+export const engineLogits = (engine: Engine, prompts: number[][]) => engine.promptLogits(prompts)

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 import { createApp } from '../../edge/app.ts'
 import type { AgentEvent } from '../../edge/agents.ts'
 import { LocalAgents, answerQuestion, checkResolvedHost } from '../../gpu-worker/agent.ts'
@@ -91,7 +92,7 @@ describePostgres('POST /v1/chat/completions', () => {
     blobs = new LocalBlobStore(join(dir, 'blobs'))
     const agents = new LocalAgents({
       db: database.db, blobs, allowLoopbackEnvironment: true,
-      engine: { threads: 1, executionProvider: 'cpu', cacheDir: join(dir, 'cache') },
+      engine: TEST_ENGINE, cacheDir: join(dir, 'cache'),
       defaultModel: { name: agentName, source: join(dir, 'agent') },
     })
     const app = createApp({ db: database.db, databaseDriver: 'postgres', blobs, config, agents, dispatcher: { jobQueued: () => {} } })

@@ -3,11 +3,10 @@
 // grouped-query attention, a left-padded row so the attention mask is exercised).
 import { afterAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
-import { buildQwen3 } from '../../gpu-worker/engine/qwen3.ts'
+import { buildQwen3, qwen3WeightShapes } from '../../gpu-worker/engine/qwen3.ts'
 import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { grad } from '../../gpu-worker/training/autodiff.ts'
-import { weightsToInputs } from '../../gpu-worker/training/graph.ts'
 import { f64, finiteDifferences, normals, relativeError, removeTempDirs, session, tempDir } from './helpers.ts'
 
 afterAll(removeTempDirs)
@@ -20,9 +19,9 @@ describe('Qwen3 forward gradient vs finite differences (float64)', () => {
       const dir = tempDir()
       const c = makeTinyCheckpoint(dir, { seed: 3, hiddenSize: 16, numHeads: 4, numKvHeads: 2, headDim: 8, intermediateSize: 24, numLayers: 2, tieWordEmbeddings: tie })
       const st = new SafetensorsFolder(dir)
-      const g = buildQwen3(c, (name) => st.read(name, 'float64'), { float: 'float64', logits: 'all' })
-      const names = [...g.weights.keys()]
-      const initial = weightsToInputs(g, names)
+      const g = buildQwen3(c, (name) => st.read(name, 'float64'), { float: 'float64', logits: 'all', weightsAsInputs: true }).graph
+      const names = [...qwen3WeightShapes(c).keys()]
+      const initial = new Map(names.map((name) => [name, st.read(name, 'float64')]))
       const r = g.input('r', 'float64', ['batch_size', 'sequence_length', c.vocabSize])
       const loss = g.reduceSum(g.mul('logits', r), [0, 1, 2], 0)
       const grads = grad(g, loss, names)

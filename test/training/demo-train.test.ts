@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 import { createApp } from '../../edge/app.ts'
 import { LocalAgents } from '../../gpu-worker/agent.ts'
 import { Engine } from '../../gpu-worker/engine/session.ts'
@@ -46,7 +47,7 @@ describe('npm run demo:train', () => {
     const open = await openConfiguredDatabase(config)
     try {
       const blobs = openBlobStore(config)
-      const agents = new LocalAgents({ db: open.db, blobs, allowLoopbackEnvironment: true, engine: { threads: 1, executionProvider: 'cpu', cacheDir: join(dataDir, 'cache') } })
+      const agents = new LocalAgents({ db: open.db, blobs, allowLoopbackEnvironment: true, engine: TEST_ENGINE, cacheDir: join(dataDir, 'cache') })
       const app = createApp({ db: open.db, databaseDriver: 'pglite', blobs, config, agents, dispatcher: { jobQueued: () => {} } })
       const key = (await createApiKey(open.db, { projectId: DEFAULT_PROJECT, name: 'demo', isAdmin: false })).secret
       const call = (path: string, body?: unknown) => app.request(path, {
@@ -79,7 +80,7 @@ describe('npm run demo:train', () => {
         writeFileSync(join(folder, file.path), bytes)
       }
       for (const name of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) expect(existsSync(join(folder, name)), name).toBe(true)
-      const engine = await Engine.load(folder, { cacheDir: join(folder, '.cache'), threads: 1 })
+      const engine = await Engine.load(folder, { ...TEST_ENGINE, cacheDir: join(folder, '.cache') })
       await engine.dispose()
     } finally {
       await open.close()

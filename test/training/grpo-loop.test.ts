@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import type { Environment } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
@@ -44,7 +45,7 @@ beforeAll(async () => {
       loss: GRPO_LOSS_DEFAULTS, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-2 }, aggregation: { kind: 'token-mean' }, scaleByStd: true,
       protocol: { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 8 },
       lora: { rank: 2, alpha: 4, targets: ['q', 'v', 'gate', 'down'] },
-      seed: 7, checkpointEvery: 2, validationEvery: 0,
+      seed: 7, engine: TEST_ENGINE, checkpointEvery: 2, validationEvery: 0,
     },
   }
 })
@@ -89,10 +90,9 @@ describe('GRPO loop', () => {
 
     // Merged export: the engine on the merged folder gives the trained policy's logprobs, not the base model's.
     const merged = writeMergedModel(input.base, straight.model, tempDir())
-    const engine = await Engine.load(merged, { cacheDir: tempDir(), threads: 1, logits: 'last' })
+    const engine = await Engine.load(merged, { ...TEST_ENGINE, cacheDir: tempDir(), logits: 'all' })
     const tokens = input.tokenizer.encode('<|im_start|>user\nhello there<|im_end|>')
-    const out = await engine.forward({ inputIds: tokens, batch: 1, attentionMask: tokens.map(() => 1), positionIds: tokens.map((_, i) => i), past: Array.from({ length: 2 }, () => new Float32Array(0)) })
-    const logits = [...out.logits]
+    const logits = [...(await engine.promptLogits([tokens]))[0].at(-1)!]
     const top = Math.max(...logits)
     const logZ = top + Math.log(logits.reduce((s, v) => s + Math.exp(v - top), 0))
     const target = 300 % logits.length

@@ -6,7 +6,7 @@ import { buildQwen3 } from '../../gpu-worker/engine/qwen3.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { grad } from '../../gpu-worker/training/autodiff.ts'
 import { GRPO_LOSS_DEFAULTS, addGrpoLoss } from '../../gpu-worker/training/loss.ts'
-import { PolicyModel, residualStream } from '../../gpu-worker/training/model.ts'
+import { PolicyModel } from '../../gpu-worker/training/model.ts'
 import { normals, relativeError, removeTempDirs, rolloutBatch, tempDir } from './helpers.ts'
 
 afterAll(removeTempDirs)
@@ -28,8 +28,7 @@ const ROLLOUT = [
 describe('per-layer recomputation', () => {
   it('cuts the Qwen3 graph at the residual stream between layers', () => {
     const { c, st } = checkpoint()
-    const g = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
-    const cuts = residualStream(g, c)
+    const { graph: g, residualStream: cuts } = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
     expect(cuts).toHaveLength(c.numLayers + 1)
     expect(g.nodes.find((n) => n.outputs.includes(cuts[0]))!.op).toBe('Gather') // the embedding
     for (const v of cuts.slice(1)) expect(g.nodes.find((n) => n.outputs.includes(v))!.op).toBe('Add') // h + mlp(...)
@@ -37,10 +36,9 @@ describe('per-layer recomputation', () => {
 
   it('leaves no activation inside a layer to the backward but its recomputed copy', () => {
     const { c, st } = checkpoint()
-    const g = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
+    const { graph: g, residualStream: cuts } = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
     g.outputs.length = 0
     const { loss } = addGrpoLoss(g, 'logits', c.vocabSize, OPTIONS)
-    const cuts = residualStream(g, c)
     const forward = g.nodes.length
     const [first, last] = [cuts[0], cuts.at(-1)!].map((v) => g.nodes.findIndex((n) => n.outputs.includes(v)))
     const inside = new Set(g.nodes.slice(first + 1, last + 1).flatMap((n) => n.outputs).filter((v) => !cuts.includes(v)))
@@ -50,7 +48,7 @@ describe('per-layer recomputation', () => {
     expect(backward.filter((n) => n.outputs.some((o) => o.endsWith('.re')))).toHaveLength(last - first)
     expect(backward.flatMap((n) => n.inputs).filter((v) => inside.has(v))).toEqual([])
     // Without recomputation the backward reads them directly.
-    const plain = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
+    const plain = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' }).graph
     plain.outputs.length = 0
     const plainLoss = addGrpoLoss(plain, 'logits', c.vocabSize, OPTIONS).loss
     const n = plain.nodes.length

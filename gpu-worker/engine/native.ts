@@ -1,0 +1,65 @@
+// The engine's native module (native/ort_session.cc, built by scripts/build-native.ts on install):
+// onnxruntime sessions whose inputs and outputs are tensors over memory the caller owns, run off the
+// event loop. This file gives it types and one clear error when it is missing.
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+
+export type TensorType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool' | 'uint16'
+export type TypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array
+
+/** Device memory (CUDA) made by NativeSession.allocate; freed when garbage collected. */
+export type DeviceMemory = { readonly __deviceMemory: unique symbol }
+
+/** A tensor over a typed array (host memory), or over device memory at a byte offset. */
+export type NativeTensor =
+  | { type: TensorType; dims: number[]; data: TypedArray }
+  | { type: TensorType; dims: number[]; device: DeviceMemory; offset: number }
+
+export interface ValueInfo { name: string; type: TensorType | 'unsupported'; dims: number[] }
+
+export interface NativeSession {
+  readonly inputs: ValueInfo[]
+  readonly outputs: ValueInfo[]
+  /** Runs the graph; every output is written into the tensor given for it (an output may be an input's buffer). */
+  run(inputs: [string, NativeTensor][], outputs: [string, NativeTensor][]): Promise<void>
+  /** Device memory on the session's device (CUDA sessions only). */
+  allocate(bytes: number): DeviceMemory
+  release(): void
+}
+
+/** Where sessions run and with how many threads (the worker's configuration). */
+export interface SessionSettings {
+  provider?: 'cpu' | 'cuda'
+  deviceId?: number
+  /** Intra-op threads; 0 or unset: onnxruntime's choice (the machine's cores). */
+  threads?: number
+  /** 'all' (default) or 'disabled' (float64 graphs: the CPU fusions are float-only). */
+  optimization?: 'all' | 'disabled'
+}
+
+interface Native {
+  createSession(path: string, options: { intraThreads: number; interThreads: number; optimization: number; provider: string; deviceId: number }): Promise<NativeSession>
+  version(): string
+}
+
+const MODULE = join(import.meta.dirname, 'native', 'build', 'ort_session.node')
+let native: Native | null = null
+
+function load(): Native {
+  if (native) return native
+  if (!existsSync(MODULE)) {
+    throw new Error(`the engine's native module is not built (${MODULE} is missing): run \`npm run build:native\`, which needs g++`)
+  }
+  native = createRequire(import.meta.url)(MODULE) as Native
+  return native
+}
+
+export function createSession(path: string, settings: SessionSettings = {}): Promise<NativeSession> {
+  return load().createSession(path, {
+    intraThreads: settings.threads ?? 0, interThreads: 1, optimization: settings.optimization === 'disabled' ? 0 : 99,
+    provider: settings.provider ?? 'cpu', deviceId: settings.deviceId ?? 0,
+  })
+}
+
+export const nativeVersion = () => load().version()
