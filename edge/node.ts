@@ -3,6 +3,7 @@
 // and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a worker in the same process.
 import { serve } from '@hono/node-server'
 import { LocalAgents } from '../gpu-worker/agent.ts'
+import { checkProvider } from '../gpu-worker/engine/native.ts'
 import { createRunners } from '../gpu-worker/runners/index.ts'
 import { JobWorker } from '../gpu-worker/worker.ts'
 import { openBlobStore } from '../shared/blob/open.ts'
@@ -14,6 +15,7 @@ import { createApp } from './app.ts'
 
 async function main() {
   const config = loadConfig(process.env)
+  if (config.inProcessWorker || config.agent.source) await checkProvider(config.engine)
   const where = config.databaseUrl ? 'the Postgres server in DATABASE_URL' : `PGlite in ${config.dataDir}/pgdata`
   console.log(`Opening the database (${where}) and applying migrations...`)
   const database = await openConfiguredDatabase(config)

@@ -1,9 +1,11 @@
 // The engine's native module (native/ort_session.cc, built by scripts/build-native.ts on install):
 // onnxruntime sessions whose inputs and outputs are tensors over memory the caller owns, run off the
 // event loop. This file gives it types and one clear error when it is missing.
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { Graph } from './onnx.ts'
 
 export type TensorType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool' | 'uint16'
 export type TypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array
@@ -25,6 +27,8 @@ export interface NativeSession {
   run(inputs: [string, NativeTensor][], outputs: [string, NativeTensor][]): Promise<void>
   /** Device memory on the session's device (CUDA sessions only). */
   allocate(bytes: number): DeviceMemory
+  /** Ends onnxruntime's profile of a session created with `profile` and returns its file. */
+  endProfiling(): string
   release(): void
 }
 
@@ -36,10 +40,12 @@ export interface SessionSettings {
   threads?: number
   /** 'all' (default) or 'disabled' (float64 graphs: the CPU fusions are float-only). */
   optimization?: 'all' | 'disabled'
+  /** Write onnxruntime's per-operator profile to files starting with this prefix (see endProfiling). */
+  profile?: string
 }
 
 interface Native {
-  createSession(path: string, options: { intraThreads: number; interThreads: number; optimization: number; provider: string; deviceId: number }): Promise<NativeSession>
+  createSession(path: string, options: { intraThreads: number; interThreads: number; optimization: number; provider: string; deviceId: number; profile?: string }): Promise<NativeSession>
   version(): string
 }
 
@@ -58,8 +64,34 @@ function load(): Native {
 export function createSession(path: string, settings: SessionSettings = {}): Promise<NativeSession> {
   return load().createSession(path, {
     intraThreads: settings.threads ?? 0, interThreads: 1, optimization: settings.optimization === 'disabled' ? 0 : 99,
-    provider: settings.provider ?? 'cpu', deviceId: settings.deviceId ?? 0,
+    provider: settings.provider ?? 'cpu', deviceId: settings.deviceId ?? 0, ...(settings.profile ? { profile: settings.profile } : {}),
   })
 }
 
 export const nativeVersion = () => load().version()
+
+/**
+ * Fails, saying what is missing and how to get it, when sessions cannot start with `settings`
+ * (a worker checks this when it starts, not at its first job). CPU always can.
+ */
+export async function checkProvider(settings: SessionSettings): Promise<void> {
+  if ((settings.provider ?? 'cpu') === 'cpu') return
+  const dir = mkdtempSync(join(tmpdir(), 'prompt-r1-provider-'))
+  try {
+    const g = new Graph('float32')
+    g.output('y', g.neg(g.input('x', 'float32', [1])), 'float32', [1])
+    g.save(dir, 'probe.onnx')
+    await createSession(join(dir, 'probe.onnx'), settings)
+  } catch (error) {
+    const libraries = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch)
+    const missing = ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so'].filter((f) => !existsSync(join(libraries, f)))
+    throw new Error(
+      `PROMPT_R1_ENGINE_PROVIDER=${settings.provider} (device ${settings.deviceId ?? 0}), but onnxruntime cannot start it: ${(error as Error).message}. ` +
+      (missing.length ? `Missing from ${libraries}: ${missing.join(', ')}. ` : '') +
+      'The CUDA provider libraries come with onnxruntime-node\'s install script: run `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
+      'where the network is open, on a machine with CUDA 12 and cuDNN 9 (docs/deploy.md); or set PROMPT_R1_ENGINE_PROVIDER=cpu.',
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

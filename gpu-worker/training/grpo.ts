@@ -140,7 +140,8 @@ export class GrpoTrainer {
     const model = await PolicyModel.create(input.base.config, (name) => input.base.weights.read(name, 'float32'), {
       lora: o.lora, loss: o.loss, threads: o.engine.threads, seed: stepSeed(o.seed, 0, -1), sft: !!o.warmStart, recompute: o.recompute,
     })
-    const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer), await rolloutEngine(input, model))
+    const rollouts = await rolloutEngine(input.base, model, { engine: o.engine, lora: o.lora, cacheDir: join(input.workDir, 'engine') })
+    const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer), rollouts)
     const saved = input.checkpoints && (await latestTrainState(input.checkpoints.store, input.checkpoints.prefix))
     if (saved) {
       await loadTrainState(input.checkpoints!.store, saved.dir, model, trainer.optimizer, saved.manifest)
@@ -276,11 +277,12 @@ export class GrpoTrainer {
  * parameters as inputs (the LoRA factors and their scale, or every weight), fed from the very
  * arrays the optimizer updates.
  */
-function rolloutEngine(input: GrpoInput, model: PolicyModel): Promise<Engine> {
-  const o = input.options
+export function rolloutEngine(base: Checkpoint, model: PolicyModel, options: { engine: EngineSettings; lora?: LoraOptions; cacheDir: string }): Promise<Engine> {
+  if (model.float !== 'float32') throw new Error('rollouts run float32 policies')
   const params = model.params as Map<string, Float32Array>
-  return Engine.fromCheckpoint(input.base, {
-    provider: o.engine.provider, deviceId: o.engine.deviceId, threads: o.engine.threads, cacheDir: join(input.workDir, 'engine'),
-    ...(o.lora ? { lora: { rank: o.lora.rank, targets: o.lora.targets, factors: params, scale: () => model.loraScale } } : { weights: params }),
+  const { provider, deviceId, threads } = options.engine
+  return Engine.fromCheckpoint(base, {
+    provider, deviceId, threads, cacheDir: options.cacheDir,
+    ...(options.lora ? { lora: { rank: options.lora.rank, targets: options.lora.targets, factors: params, scale: () => model.loraScale } } : { weights: params }),
   })
 }

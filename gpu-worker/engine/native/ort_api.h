@@ -36,7 +36,7 @@ constexpr const char* LIBRARY_VERSION = "1.30.0";
 enum ElementType : int { FLOAT = 1, UINT8 = 2, INT8 = 3, UINT16 = 4, INT16 = 5, INT32 = 6, INT64 = 7, BOOL = 9, FLOAT16 = 10, DOUBLE = 11 };
 enum AllocatorType : int { DeviceAllocator = 0, ArenaAllocator = 1 };
 enum MemType : int { MemTypeDefault = 0 };
-enum LoggingLevel : int { LOGGING_WARNING = 2, LOGGING_ERROR = 3 };
+enum LoggingLevel : int { LOGGING_WARNING = 2, LOGGING_ERROR = 3, LOGGING_FATAL = 4 };
 
 // The functions used, bound from the table by index (a comment gives each index).
 struct Api {
@@ -51,8 +51,9 @@ struct Api {
   // 9
   OrtStatus* (*Run)(OrtSession*, const OrtRunOptions*, const char* const* input_names, const OrtValue* const* inputs, size_t input_len,
                     const char* const* output_names, size_t output_len, OrtValue** outputs);
-  // 10
+  // 10, 14
   OrtStatus* (*CreateSessionOptions)(OrtSessionOptions** out);
+  OrtStatus* (*EnableProfiling)(OrtSessionOptions*, const char* prefix);
   // 22, 23, 24, 25
   OrtStatus* (*SetSessionLogSeverityLevel)(OrtSessionOptions*, int level);
   OrtStatus* (*SetSessionGraphOptimizationLevel)(OrtSessionOptions*, int level);
@@ -91,6 +92,8 @@ struct Api {
   void (*ReleaseRunOptions)(OrtRunOptions*);
   void (*ReleaseTypeInfo)(OrtTypeInfo*);
   void (*ReleaseSessionOptions)(OrtSessionOptions*);
+  // 110
+  OrtStatus* (*SessionEndProfiling)(OrtSession*, OrtAllocator*, char** out);
   // 130, 131, 132
   OrtStatus* (*AddSessionConfigEntry)(OrtSessionOptions*, const char* key, const char* value);
   OrtStatus* (*CreateAllocator)(const OrtSession*, const OrtMemoryInfo*, OrtAllocator** out);
@@ -112,6 +115,7 @@ struct Api {
     BIND(CreateSession, 7);
     BIND(Run, 9);
     BIND(CreateSessionOptions, 10);
+    BIND(EnableProfiling, 14);
     BIND(SetSessionLogSeverityLevel, 22);
     BIND(SetSessionGraphOptimizationLevel, 23);
     BIND(SetIntraOpNumThreads, 24);
@@ -142,6 +146,7 @@ struct Api {
     BIND(ReleaseRunOptions, 97);
     BIND(ReleaseTypeInfo, 98);
     BIND(ReleaseSessionOptions, 100);
+    BIND(SessionEndProfiling, 110);
     BIND(AddSessionConfigEntry, 130);
     BIND(CreateAllocator, 131);
     BIND(ReleaseAllocator, 132);

@@ -9,6 +9,7 @@
 //   session.inputs / session.outputs: [{name, type, dims}]   (dims: -1 where symbolic)
 //   session.run([[name, tensor], ...], [[name, tensor], ...]) -> Promise<void>   (outputs preallocated)
 //   session.allocate(bytes) -> DeviceMemory on the session's device (CUDA)
+//   session.endProfiling() -> the profile's file (sessions created with {profile: prefix})
 //   session.release()
 //   version() -> "1.30.0"
 // A tensor is {type, dims, data: TypedArray} or {type, dims, device: DeviceMemory, offset: bytes}.
@@ -319,6 +320,21 @@ napi_value allocate(napi_env e, napi_callback_info info) {
   return external;
 }
 
+napi_value endProfiling(napi_env e, napi_callback_info info) {
+  size_t argc = 0;
+  SessionHandle* handle = handleOf(e, info, &argc, nullptr);
+  if (!handle) return nullptr;
+  OrtAllocator* allocator = nullptr;
+  char* file = nullptr;
+  std::string error = check(api->GetAllocatorWithDefaultOptions(&allocator));
+  if (error.empty()) error = check(api->SessionEndProfiling(handle->session->session, allocator, &file));
+  if (!error.empty()) return throwError(e, error);
+  napi_value v;
+  napi_create_string_utf8(e, file, NAPI_AUTO_LENGTH, &v);
+  api->AllocatorFree(allocator, file);
+  return v;
+}
+
 napi_value releaseSession(napi_env e, napi_callback_info info) {
   napi_value self;
   void* data = nullptr;
@@ -336,7 +352,7 @@ void finalizeHandle(napi_env, void* data, void*) { delete static_cast<SessionHan
 // ---- create ----
 
 struct CreateWork {
-  std::string path, provider;
+  std::string path, provider, profile;
   int intraThreads = 0, interThreads = 1, optimization = 99, deviceId = 0;
   std::shared_ptr<Session> session;
   struct Meta {
@@ -389,6 +405,7 @@ void executeCreate(napi_env, void* data) {
     step(api->SetSessionGraphOptimizationLevel(options, w->optimization));
     if (w->intraThreads > 0) step(api->SetIntraOpNumThreads(options, w->intraThreads));
     step(api->SetInterOpNumThreads(options, w->interThreads));
+    if (!w->profile.empty()) step(api->EnableProfiling(options, w->profile.c_str()));
   }
   auto session = std::make_shared<Session>();
   if (w->error.empty() && w->provider == "cuda") {
@@ -452,6 +469,8 @@ void completeCreate(napi_env e, napi_status, void* data) {
     napi_set_named_property(e, object, "run", fn);
     napi_create_function(e, "allocate", NAPI_AUTO_LENGTH, allocate, nullptr, &fn);
     napi_set_named_property(e, object, "allocate", fn);
+    napi_create_function(e, "endProfiling", NAPI_AUTO_LENGTH, endProfiling, nullptr, &fn);
+    napi_set_named_property(e, object, "endProfiling", fn);
     napi_create_function(e, "release", NAPI_AUTO_LENGTH, releaseSession, nullptr, &fn);
     napi_set_named_property(e, object, "release", fn);
     napi_set_named_property(e, object, "inputs", metadata(e, w->inputs));
@@ -496,6 +515,17 @@ napi_value createSession(napi_env e, napi_callback_info info) {
   w->deviceId = intOption(e, argv[1], "deviceId", 0);
   w->provider = "cpu";
   bool has = false;
+  napi_has_named_property(e, argv[1], "profile", &has);
+  if (has) {
+    napi_value v;
+    size_t n = 0;
+    napi_get_named_property(e, argv[1], "profile", &v);
+    if (napi_get_value_string_utf8(e, v, nullptr, 0, &n) == napi_ok) {
+      w->profile.resize(n);
+      napi_get_value_string_utf8(e, v, w->profile.data(), n + 1, &n);
+    }
+  }
+  has = false;
   napi_has_named_property(e, argv[1], "provider", &has);
   if (has) {
     napi_value v;
@@ -524,7 +554,8 @@ napi_value init(napi_env e, napi_value exports) {
   } else if (const OrtApi* table = OrtGetApiBase()->GetApi(ort::API_VERSION)) {
     static ort::Api bound(table);
     api = &bound;
-    std::string error = check(api->CreateEnv(ort::LOGGING_WARNING, "prompt-r1", &env));
+    // every failure reaches the caller as the error of its call; the log would only repeat it on stderr
+    std::string error = check(api->CreateEnv(ort::LOGGING_FATAL, "prompt-r1", &env));
     if (!error.empty()) {
       loadError = "onnxruntime: " + error;
       api = nullptr;
