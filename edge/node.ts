@@ -1,11 +1,10 @@
 // `npm start`: the platform on one machine. The edge API under Node, the database (PGlite in the
 // data folder unless DATABASE_URL is set), the blob store (a local folder unless S3_BUCKET is set)
-// and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a worker in the same process.
+// and a model thread: the served agents and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a job
+// worker, off the API's event loop.
 import { serve } from '@hono/node-server'
-import { LocalAgents } from '../gpu-worker/agent.ts'
 import { checkProvider } from '../gpu-worker/engine/native.ts'
-import { createRunners } from '../gpu-worker/runners/index.ts'
-import { JobWorker } from '../gpu-worker/worker.ts'
+import { ModelThread } from '../gpu-worker/model-thread.ts'
 import { openBlobStore } from '../shared/blob/open.ts'
 import { loadConfig } from '../shared/config.ts'
 import { runMain } from '../shared/main.ts'
@@ -21,22 +20,15 @@ async function main() {
   const database = await openConfiguredDatabase(config)
   const generatedAdminKey = await ensureAdminKey(database.db, config.adminKey)
   const blobs = openBlobStore(config)
-  const worker = config.inProcessWorker
-    ? new JobWorker({ db: database.db, blobs, runners: createRunners(config), ...config.queue })
-    : undefined
-  await worker?.start()
-  const agents = new LocalAgents({
-    db: database.db, blobs, allowLoopbackEnvironment: config.allowLoopbackEnvironment, engine: config.engine,
-    defaultModel: config.agent.source ? { name: config.agent.name, source: config.agent.source } : undefined,
-  })
+  const models = await ModelThread.start(config, database)
   const app = createApp({
-    db: database.db, databaseDriver: database.driver, blobs, config, agents,
-    dispatcher: { jobQueued: () => worker?.wake() },
+    db: database.db, databaseDriver: database.driver, blobs, config, agents: models,
+    dispatcher: { jobQueued: () => models.wake() },
   })
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     console.log(`Prompt-R1 platform listening on http://${config.host}:${info.port}`)
     console.log(`  dashboard: http://${config.host}:${info.port}/dashboard`)
-    console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${worker ? worker.kinds.join(', ') : 'off'}`)
+    console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${models.kinds.length ? models.kinds.join(', ') : 'off'}`)
     console.log(`  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
       + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`)
     if (generatedAdminKey) {
@@ -46,7 +38,7 @@ async function main() {
   return async () => {
     console.log('Shutting down...')
     server.close()
-    await worker?.stop()
+    await models.stop()
     await database.close()
   }
 }

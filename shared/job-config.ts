@@ -34,6 +34,9 @@ export const noopMethod = z.strictObject({
   step_ms: z.number().int().min(0).max(60_000).default(50),
   // fail with a runner error when this step is reached
   fail_at_step: z.number().int().min(0).optional(),
+  // keep the worker's thread busy (a synchronous loop) this long per step: checks that a busy
+  // worker does not stall the API
+  cpu_ms: z.number().int().min(0).max(60_000).default(0),
 })
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'is not a file id')

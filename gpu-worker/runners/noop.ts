@@ -7,7 +7,7 @@ import { type JobRunner, sleep } from '../worker.ts'
 
 export const runNoopJob: JobRunner = async ({ job, db, signal, event }) => {
   const method = job.config.method as { noop?: unknown }
-  const { steps, step_ms: stepMs, fail_at_step: failAtStep } = noopMethod.parse(method.noop ?? {})
+  const { steps, step_ms: stepMs, fail_at_step: failAtStep, cpu_ms: cpuMs } = noopMethod.parse(method.noop ?? {})
   let step = 0
   if (job.attempt > 1) {
     const last = await lastEventOfType(db, job.id, 'metrics')
@@ -17,6 +17,7 @@ export const runNoopJob: JobRunner = async ({ job, db, signal, event }) => {
   while (step < steps) {
     if (failAtStep === step) throw new Error(`noop job told to fail at step ${step}`)
     await sleep(stepMs, signal)
+    for (const until = performance.now() + cpuMs; performance.now() < until;) { /* as model work would */ }
     step += 1
     await event({ level: 'info', type: 'metrics', message: `step ${step}/${steps}`, data: { step, progress: step / steps } })
   }

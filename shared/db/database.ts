@@ -1,3 +1,4 @@
+import type { PGlite } from '@electric-sql/pglite'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import type * as schema from './schema.ts'
 
@@ -8,5 +9,7 @@ export interface OpenDatabase {
   db: Database
   // 'pglite' or 'postgres', shown by /health
   driver: 'pglite' | 'postgres'
+  // the embedded database itself, which other threads reach through it (shared/db/proxy.ts)
+  pglite?: PGlite
   close(): Promise<void>
 }

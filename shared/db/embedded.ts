@@ -16,7 +16,7 @@ export async function openPglite(dataDir?: string): Promise<OpenDatabase> {
   if (dataDir) mkdirSync(dataDir, { recursive: true })
   const client = await PGlite.create(dataDir)
   const db = drizzlePglite(client, { schema }) as unknown as Database
-  return { db, driver: 'pglite', close: () => client.close() }
+  return { db, driver: 'pglite', pglite: client, close: () => client.close() }
 }
 
 export async function migrateDatabase(open: OpenDatabase): Promise<void> {

@@ -1,11 +1,14 @@
 // `npm start` as a user runs it: embedded defaults (PGlite in the data folder, a local blob
-// folder, the in-process worker), the admin key printed on first start only, the job API live.
+// folder, the in-process worker in its model thread), the admin key printed on first start only,
+// the job API live and answering while the worker is busy.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { loadConfig } from '../../shared/config.ts'
+import { startDeterministicArithmeticEnv } from '../protocol/deterministic-arithmetic-env.ts'
 import { freePort } from '../setup/postgres-cluster.ts'
 
 let running: ChildProcess | undefined
@@ -46,6 +49,19 @@ describe('npm start', () => {
       status = ((await (await fetch(`${base}/v1/training/jobs/${job.id}`, { headers })).json()) as any).status
     }
     expect(status).toBe('succeeded')
+
+    // The worker runs in its own thread: while it is busy for seconds at a time, the API answers at once.
+    const busy = await (await fetch(`${base}/v1/training/jobs`, { method: 'POST', headers, body: JSON.stringify({ method: { type: 'noop', noop: { steps: 2, step_ms: 0, cpu_ms: 3000 } } }) })).json() as any
+    const waits: number[] = []
+    for (let done = false; !done;) {
+      const started = performance.now()
+      const polled = await (await fetch(`${base}/v1/training/jobs/${busy.id}`, { headers })).json() as any
+      waits.push(performance.now() - started)
+      done = polled.status === 'succeeded'
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(waits.length).toBeGreaterThan(20) // polled all through the job's 6 s of work
+    expect(Math.max(...waits)).toBeLessThan(1500) // in the API's thread, each step would hold a poll 3 s
     expect(await first.stop()).toBe(0)
     expect(existsSync(join(dataDir, 'pgdata'))).toBe(true)
 
@@ -53,8 +69,36 @@ describe('npm start', () => {
     const second = await start({ PORT: String(port), PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '' })
     expect(second.output()).not.toContain('admin API key')
     const listed = await (await fetch(`${base}/v1/training/jobs`, { headers })).json() as any
-    expect(listed.data.map((j: any) => j.id)).toEqual([job.id])
+    expect(listed.data.map((j: any) => j.id)).toEqual([busy.id, job.id])
     expect(await second.stop()).toBe(0)
+  })
+
+  it('serves the agent from its model thread, streaming each turn as it happens', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'start-'))
+    const agent = join(dataDir, 'agent')
+    makeTinyCheckpoint(agent, { seed: 4 })
+    const env = await startDeterministicArithmeticEnv()
+    try {
+      const port = await freePort()
+      const server = await start({
+        PORT: String(port), PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '', PROMPT_R1_AGENT_MODEL: agent,
+        PROMPT_R1_CACHE: join(dataDir, 'cache'), PROMPT_R1_ENGINE_THREADS: '1', PROMPT_R1_IN_PROCESS_WORKER: 'false',
+      })
+      const key = /admin API key \(shown once; store it now\): (pr1-\w+)/.exec(server.output())![1]
+      const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'prompt-r1-agent', stream: true, max_tokens: 8, messages: [{ role: 'user', content: 'What is 2 + 3?' }], environment: { base_url: env.baseURL, model: 'arith' } }),
+      })
+      expect(response.status).toBe(200)
+      const body = await response.text()
+      const steps = body.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).prompt_r1).filter(Boolean)
+      expect(steps[0].type).toBe('agent_turn')
+      expect(steps.at(-1)).toMatchObject({ type: 'done' })
+      expect(body.trim().endsWith('data: [DONE]')).toBe(true)
+      expect(await server.stop()).toBe(0)
+    } finally {
+      await env.close()
+    }
   })
 
   it('refuses a bad configuration with the variable named', async () => {
