@@ -1,9 +1,9 @@
 // What the benchmarks share: the roofline they compare against (the float32 MatMul FLOP rate
-// onnxruntime reaches on this machine, measured in the same run), the PyTorch peer
-// (bench/peers/pytorch.py) and where their tables go.
+// onnxruntime reaches on this machine, measured in the same run), the peers (PyTorch:
+// bench/peers/pytorch.py; llama.cpp: bench/peers/llamacpp/peer.mjs) and where their tables go.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { Graph } from '../gpu-worker/engine/onnx.ts'
 
@@ -30,10 +30,11 @@ export async function matmulRate(threads: number, weight: 'initializer' | 'input
   return (2 * 512 * 512 * 2048) / (best / 1000)
 }
 
-/** Writes a benchmark's markdown table to bench/results/NAME.md (gitignored) and prints it. */
+/** Writes a benchmark's markdown table to bench/results/NAME.md and prints it. */
 export function writeTable(name: string, table: string): void {
-  mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
-  writeFileSync(join(import.meta.dirname, 'results', `${name}.md`), table + '\n')
+  const file = join(import.meta.dirname, 'results', `${name}.md`)
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(file, table + '\n')
   console.log(table)
 }
 
@@ -46,5 +47,21 @@ export function pytorchPeer(args: string[]): Record<string, number> | { missing:
   if (!existsSync(python)) return { missing: `no PyTorch (${python} missing; make it with test/reference/setup-venv.sh)` }
   const run = spawnSync(python, [join(import.meta.dirname, 'peers', 'pytorch.py'), ...args], { encoding: 'utf8', timeout: 3_600_000 })
   if (run.status !== 0) return { missing: `bench/peers/pytorch.py ${args[0]} failed: ${(run.stderr || String(run.error)).trim().split('\n').at(-1)}` }
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!)
+}
+
+const LLAMACPP = join(import.meta.dirname, 'peers', 'llamacpp')
+
+/** Why llama.cpp cannot run here (node-llama-cpp not installed), or null when it can. */
+export function llamaCppMissing(): string | null {
+  return existsSync(join(LLAMACPP, 'node_modules', 'node-llama-cpp'))
+    ? null
+    : 'node-llama-cpp is not installed (npm ci --omit=optional --prefix bench/peers/llamacpp)'
+}
+
+/** Runs one task of bench/peers/llamacpp/peer.mjs in its own process (its peak RSS is its own); its JSON answer. */
+export function llamaCppPeer(task: Record<string, unknown>): any {
+  const run = spawnSync(process.execPath, [join(LLAMACPP, 'peer.mjs')], { input: JSON.stringify(task), encoding: 'utf8', timeout: 3_600_000, maxBuffer: 1 << 28 })
+  if (run.status !== 0) throw new Error(`bench/peers/llamacpp/peer.mjs ${task.kind} failed: ${(run.stderr || String(run.error)).trim()}`)
   return JSON.parse(run.stdout.trim().split('\n').at(-1)!)
 }

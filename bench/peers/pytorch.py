@@ -3,7 +3,7 @@ tokens and thread count as the project's measurement; prints one JSON line.
 
     python bench/peers/pytorch.py generate --model DIR --threads 2 --batch 8 --prompt 16 --new-tokens 40 --rounds 3
         transformers' generate (greedy, KV cache, float32): decode tokens/s from the time each
-        step's tokens reach a streamer (prefill excluded), best round; and the prefill time.
+        step's tokens reach a streamer (prefill excluded), best round; the prefill time and rate; peak RSS.
     python bench/peers/pytorch.py train-step --model DIR --threads 2 --batch 4 --length 256 --prompt 64 --mode lora --steps 3
         a TRL-style GRPO step (TRL's "grpo" loss: clipped ratio, k3 KL, per-sequence token mean)
         forward and backward, LoRA r=16 on every projection through PEFT, or full fine-tuning
@@ -43,6 +43,7 @@ def generate(args):
     ids = prompts(args.batch, args.prompt, model.config.vocab_size)
     best, prefill = 0.0, float("inf")
     with torch.no_grad():
+        model.generate(input_ids=ids[:1, :8], attention_mask=torch.ones_like(ids[:1, :8]), max_new_tokens=2, do_sample=False, pad_token_id=0)  # warm-up
         for _ in range(args.rounds):
             stamps = Stamps()
             started = time.perf_counter()
@@ -51,7 +52,8 @@ def generate(args):
             steps = stamps.times[1:]  # the tokens of each step
             prefill = min(prefill, steps[0] - started)
             best = max(best, args.batch * (len(steps) - 1) / (steps[-1] - steps[0]))
-    return {"decode_tokens_per_s": best, "prefill_s": prefill}
+    return {"decode_tokens_per_s": best, "prefill_s": prefill, "prefill_tokens_per_s": args.batch * args.prompt / prefill,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def train_step(args):

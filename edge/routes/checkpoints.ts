@@ -11,7 +11,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { readQuery } from '../request.ts'
 import { idParam } from './common.ts'
 
-const downloadQuery = z.strictObject({ format: z.enum(['merged', 'adapter']).default('merged') })
+const downloadQuery = z.strictObject({ format: z.enum(['merged', 'adapter', 'gguf']).default('merged') })
 
 export function checkpointRoutes(db: Database, blobs: BlobStore, urlSeconds: number) {
   const checkpointOf = async (projectId: string, id: string) => {

@@ -286,7 +286,7 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
  * On the host the sampler (sampling.ts) reads the weights; on a device the engine fetches only
  * next_token and its two values for rows that need no top-k / top-p (nothing of size V crosses).
  */
-function samplingHead(g: Graph, logits: string, vocab: number) {
+export function samplingHead(g: Graph, logits: string, vocab: number) {
   const inverseTemperature = g.input('inverse_temperature', g.float, ['batch_size'])
   const uniform = g.input('uniform', g.float, ['batch_size'])
   const argmax = g.argMax(logits, 1, 0) // [B]

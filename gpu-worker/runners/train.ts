@@ -2,7 +2,7 @@
 // Emits a `metrics` event per step and `message` events, checkpoints every k steps to the blob
 // store (resumable state, and the adapter or weights as a downloadable checkpoint row), honours
 // cancellation at step boundaries, resumes from its last checkpoint on a later attempt, and on
-// success records the merged checkpoint. Each step's episodes go to the blob store as JSONL for the
+// success records the merged checkpoint (also as a Q8_0 GGUF file). Each step's episodes go to the blob store as JSONL for the
 // trajectory viewer. The environment LLM is the job's (`environment`) or else the worker's.
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,6 +21,7 @@ import type { Environment } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { defaultCacheDir, openCheckpoint, resolveCheckpoint } from '../engine/checkpoint.ts'
+import { writeGguf } from '../engine/gguf.ts'
 import { type GrpoOptions, GrpoTrainer } from '../training/grpo.ts'
 import { GRPO_LOSS_DEFAULTS } from '../training/loss.ts'
 import { LORA_TARGETS, type LoraTarget } from '../engine/qwen3.ts'
@@ -104,6 +105,12 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
         const files: Record<string, CheckpointFile[]> = {}
         if (lora) files.adapter = await upload(writeAdapter(trainer.model, lora, config.model!, join(out, 'adapter')), `${prefix}/checkpoints/step-${step}/adapter`)
         if (final || !lora) files.merged = await upload(writeMergedModel(base, trainer.model, join(out, 'merged')), `${prefix}/checkpoints/step-${step}/merged`)
+        if (final) {
+          // the merged model for llama.cpp and Ollama: one file, 8-bit as such models are usually shared
+          mkdirSync(join(out, 'gguf'))
+          writeGguf(openCheckpoint(join(out, 'merged')), join(out, 'gguf', 'model-Q8_0.gguf'), 'Q8_0')
+          files.gguf = await upload(join(out, 'gguf'), `${prefix}/checkpoints/step-${step}/gguf`)
+        }
         rmSync(out, { recursive: true, force: true })
         const kind = final ? 'merged' : lora ? 'adapter' : 'full'
         const row = await insertCheckpoint(db, { projectId: job.projectId, jobId: job.id, step, kind, files, metrics: finite(metrics) })

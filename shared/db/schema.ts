@@ -75,7 +75,7 @@ export const checkpoints = pgTable('checkpoints', {
   jobId: text('job_id').notNull().references(() => jobs.id, { onDelete: 'cascade' }),
   step: integer('step').notNull(),
   kind: text('kind').$type<'adapter' | 'full' | 'merged'>().notNull(),
-  // the downloadable file sets by format ('merged', 'adapter', ...)
+  // the downloadable file sets by format ('merged', 'adapter', 'gguf')
   files: jsonb('files').$type<Record<string, CheckpointFile[]>>().notNull(),
   metrics: jsonb('metrics').$type<Record<string, number>>(),
   createdAt: createdAt(),

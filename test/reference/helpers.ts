@@ -26,6 +26,7 @@ export type LiveTask =
   | { kind: 'hf-logits'; model: string; inputs: number[][]; out: string }
   | { kind: 'peft-logits'; base: string; adapter: string; inputs: number[][]; out: string }
   | { kind: 'chat-template'; model: string; messages: { role: string; content: string }[] }
+  | { kind: 'gguf-read'; file: string; out: string }
 
 /** The logits a live task wrote: [input][position] -> [V]. */
 export function liveLogits(file: string, inputs: number[][]): Float64Array[][] {

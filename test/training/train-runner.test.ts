@@ -67,6 +67,11 @@ describePostgres('train runner', () => {
     expect(final.files.merged.map((f) => f.path)).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
     expect(final.files.adapter.map((f) => f.path)).toEqual(['adapter_config.json', 'adapter_model.safetensors'])
     expect(await blobs.size(final.files.merged[2].blobKey)).toBe(final.files.merged[2].bytes)
+    // ...and as one GGUF file (checked against llama.cpp in test/reference/gguf.test.ts), only at the end
+    expect(final.files.gguf.map((f) => f.path)).toEqual(['model-Q8_0.gguf'])
+    const gguf = await readAll((await blobs.get(final.files.gguf[0].blobKey))!)
+    expect(new TextDecoder().decode(gguf.subarray(0, 4))).toBe('GGUF')
+    expect(page.data[1].files.gguf).toBeUndefined()
     // The job's LoRA hyperparameters reached the adapters.
     const adapterConfig = JSON.parse(new TextDecoder().decode(await readAll((await blobs.get(final.files.adapter[0].blobKey))!)))
     expect(adapterConfig).toMatchObject({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] })

@@ -31,7 +31,7 @@ export function jobViews(kit: Kit) {
     fill(tbody, page.data.map((checkpoint: any) => el('tr', {},
       el('td', {}, checkpoint.id), el('td', { class: 'num' }, String(checkpoint.step_number)), el('td', {}, checkpoint.kind),
       el('td', {}, Object.entries(checkpoint.metrics ?? {}).map(([k, v]) => `${k} ${number(v as number)}`).join(', ') || '–'),
-      el('td', { class: 'actions' }, ['merged', 'adapter'].map((format) => el('button', {
+      el('td', { class: 'actions' }, ['merged', 'adapter', 'gguf'].map((format) => el('button', {
         type: 'button', disabled: !checkpoint.formats.includes(format),
         'aria-label': `Download ${format} checkpoint ${checkpoint.id}`,
         onclick: (event: Event) => downloadCheckpoint(checkpoint.id, format, event.currentTarget as HTMLButtonElement),

@@ -413,9 +413,10 @@ void executeCreate(napi_env, void* data) {
     step(api->CreateCUDAProviderOptions(&cuda));
     if (cuda) {
       std::string device = std::to_string(w->deviceId);
-      const char* keys[] = {"device_id"};
-      const char* values[] = {device.c_str()};
-      step(api->UpdateCUDAProviderOptions(cuda, keys, values, 1));
+      // TF32 off: float32 graphs compute in float32, as on CPU and in the reference checks
+      const char* keys[] = {"device_id", "use_tf32"};
+      const char* values[] = {device.c_str(), "0"};
+      step(api->UpdateCUDAProviderOptions(cuda, keys, values, 2));
       step(api->SessionOptionsAppendExecutionProvider_CUDA_V2(options, cuda));
       api->ReleaseCUDAProviderOptions(cuda);
     }
