@@ -44,7 +44,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     for (const t of ckpt.weights.tensors.values()) params += (t.end - t.start) / 4
     const built = performance.now()
     const model = await PolicyModel.create(c, (n) => ckpt.weights.read(n, 'float32'), {
-      loss: GRPO_LOSS_DEFAULTS, threads, seed: 1, recompute: mode === 'recompute',
+      loss: GRPO_LOSS_DEFAULTS, session: { threads }, seed: 1, recompute: mode === 'recompute',
       lora: mode === 'lora' ? { rank: 16, alpha: 32, targets: Object.keys(LORA_TARGETS) as LoraTarget[] } : undefined,
     })
     const buildS = (performance.now() - built) / 1000

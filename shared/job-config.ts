@@ -5,7 +5,8 @@ import { PUBLISHED_DATASETS } from '../datasets/registry.ts'
 
 // The published Prompt-R1 recipe (PROTOCOL.md, "Training recipe").
 export const grpoHyperparameters = z.strictObject({
-  group_size: z.number().int().min(2).max(64).default(5),
+  // 1 is allowed, as in verl: a lone episode's advantage is its reward (mean 0, std 1)
+  group_size: z.number().int().min(1).max(64).default(5),
   prompts_per_step: z.number().int().min(1).max(4096).default(128),
   steps: z.number().int().min(1).max(1_000_000).default(100),
   learning_rate: z.number().positive().max(1).default(1e-6),
@@ -14,15 +15,22 @@ export const grpoHyperparameters = z.strictObject({
   dual_clip: z.number().min(1).default(3.0),
   updates_per_step: z.number().int().min(1).max(100).default(10),
   max_turns: z.number().int().min(1).max(32).default(5),
+  // the published rollout limits (verl's max_new_tokens per turn, max_model_len, max_response_length, tool-response cut)
+  max_new_tokens_per_turn: z.number().int().min(1).max(32_768).default(1024),
+  max_context_tokens: z.number().int().min(16).max(131_072).default(8192),
+  max_response_tokens: z.number().int().min(1).max(131_072).default(8192),
+  max_tool_response_chars: z.number().int().min(0).max(1_000_000).default(2048),
   validation_every: z.number().int().min(1).default(10),
   checkpoint_every: z.number().int().min(1).default(10),
   // This project's trainer, not the published recipe; unset: LoRA rank 8, alpha 16 on every
-  // projection, micro-batches of 4 sequences. lora_rank 0: full fine-tuning.
+  // projection, micro-batches of at most 8192 tokens. lora_rank 0: full fine-tuning.
   lora_rank: z.number().int().min(0).max(1024).optional(),
   lora_alpha: z.number().positive().max(1_000_000).optional(),
   // Comma-separated projections among q, k, v, o, gate, up, down (a string, as a form field sends it).
   lora_targets: z.string().regex(/^(q|k|v|o|gate|up|down)(,(q|k|v|o|gate|up|down))*$/, 'must be comma-separated projections among q, k, v, o, gate, up, down').optional(),
-  micro_batch_size: z.number().int().min(1).max(4096).optional(),
+  // tokens per forward/backward run (rows x their longest, padding counted; as verl's dynamic batch
+  // size): short episodes share a run, a longer one runs alone
+  micro_batch_tokens: z.number().int().min(64).max(1_048_576).default(8192),
   // recompute each layer's activations in the backward pass: less memory, one more forward
   recompute: z.boolean().optional(),
 })
@@ -74,6 +82,14 @@ export const createTrainingJobBody = z.strictObject({
   ]).default({ type: 'grpo', grpo: { hyperparameters: grpoHyperparameters.parse({}) } }),
 }).superRefine((body, ctx) => {
   if (body.method.type !== 'grpo') return
+  const hp = body.method.grpo.hyperparameters
+  const path = (field: string) => ['method', 'grpo', 'hyperparameters', field]
+  if (hp.updates_per_step > hp.prompts_per_step * hp.group_size) {
+    ctx.addIssue({ code: 'custom', path: path('updates_per_step'), message: `must be at most prompts_per_step x group_size (${hp.prompts_per_step * hp.group_size} episodes per step)` })
+  }
+  if (hp.max_new_tokens_per_turn > hp.max_context_tokens) {
+    ctx.addIssue({ code: 'custom', path: path('max_new_tokens_per_turn'), message: `must be at most max_context_tokens (${hp.max_context_tokens})` })
+  }
   const missing = { missing: true }
   if (!body.model) ctx.addIssue({ code: 'custom', path: ['model'], params: missing, message: 'GRPO training needs the base model to train' })
   if (!body.training_file) ctx.addIssue({ code: 'custom', path: ['training_file'], params: missing, message: 'GRPO training needs an uploaded dataset file id' })

@@ -13,7 +13,7 @@ const ONNX_PROTO = `
 syntax = "proto2";
 package onnx;
 message AttributeProto {
-  optional string name = 1; optional int32 type = 20; optional int64 i = 3; repeated int64 ints = 8;
+  optional string name = 1; optional int32 type = 20; optional int64 i = 3; optional bytes s = 4; repeated int64 ints = 8;
 }
 message ValueInfoProto { optional string name = 1; optional TypeProto type = 2; }
 message NodeProto {
@@ -57,7 +57,7 @@ const CONTRIB = 'com.microsoft'
 export type Dim = number | string
 export type FloatArray = Float32Array | Float64Array
 
-type Attr = number | { ints: number[] }
+type Attr = number | { ints: number[] } | { s: string }
 interface Const { dtype: DType; dims: number[]; data: FloatArray | BigInt64Array | Int32Array | Uint8Array }
 /** One node, as recorded for serialization and for graph transformations such as differentiation. */
 export interface Node { op: string; inputs: string[]; outputs: string[]; attrs: Record<string, Attr>; domain?: string }
@@ -191,11 +191,18 @@ export class Graph {
   /** op(A) @ op(B) for 2-D A, B: the backward matmuls, without transposed copies. */
   gemm(a: string, b: string, transA: 0 | 1, transB: 0 | 1) { return this.node('Gemm', [a, b], { transA, transB }) }
   size(x: string) { return this.node('Size', [x]) }
+  /** data with `updates` added at `indices` along `axis` (ScatterElements, reduction add): the gradient of GatherElements. */
+  scatterAddElements(data: string, indices: string, updates: string, axis: number) {
+    return this.node('ScatterElements', [data, indices, updates], { axis, reduction: { s: 'add' } })
+  }
+  /** data with the rows `updates` [M, ...] added at `indices` [M, 1] (ScatterND, reduction add): the gradient of an embedding lookup. */
+  scatterAddRows(data: string, indices: string, updates: string) { return this.node('ScatterND', [data, indices, updates], { reduction: { s: 'add' } }) }
+
+  gatherElements(data: string, indices: string, axis: number) { return this.node('GatherElements', [data, indices], { axis }) }
+  reduceLogSumExp(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.node('ReduceLogSumExp', [x], { axes: { ints: axes }, keepdims }) }
 
   // ---- Serving only: sampling helpers and onnxruntime's contrib operators (no gradient rules). ----
   argMax(x: string, axis: number, keepdims: 0 | 1 = 0) { return this.node('ArgMax', [x], { axis, keepdims }) }
-  gatherElements(data: string, indices: string, axis: number) { return this.node('GatherElements', [data, indices], { axis }) }
-  reduceLogSumExp(x: string, axes: number[], keepdims: 0 | 1 = 1) { return this.node('ReduceLogSumExp', [x], { axes: { ints: axes }, keepdims }) }
   cumSum(x: string, axis: number) { return this.node('CumSum', [x, this.constant([axis], 'int64', [])]) }
   /**
    * com.microsoft GroupQueryAttention with past and present in one buffer: q [B, S, H*D], k and v
@@ -273,6 +280,7 @@ export class Graph {
     const tensor = (name: string, c: Const) => ({ name, dims: c.dims, data_type: ELEM_TYPE[c.dtype], raw_data: bytesOf(c.data) })
     const attribute = (name: string, a: Attr) => {
       if (typeof a === 'number') return { name, type: 2, i: a }
+      if ('s' in a) return { name, type: 3, s: new TextEncoder().encode(a.s) }
       return { name, type: 7, ints: a.ints }
     }
     const initializers = [

@@ -15,7 +15,7 @@
 //     input_ids [B, S], position_ids [B, S], seqlens_k [B] int32 (the row's length after this step - 1),
 //     total_sequence_length [] int32 (the longest), past_key_values.{i}.key/.value [B, KV, M, D]
 //     -> logits, present.{i}.key/.value (the same buffers), and the sampling helpers (samplingHead).
-import { type DType, type FloatArray, type FloatType, Graph } from './onnx.ts'
+import { type DType, type Dim, type FloatArray, type FloatType, Graph } from './onnx.ts'
 
 export interface Qwen3Config {
   vocabSize: number
@@ -122,6 +122,14 @@ export interface Qwen3GraphOptions {
   weightsAsInputs?: boolean
   /** 'slots' graphs: weight-only quantization of the projections and the LM head (MatMulNBits, blocks of 32). */
   quantize?: 8 | 4
+  /**
+   * Training graphs: sequences packed into one row of `length` positions (fixed when built), no KV
+   * cache. Inputs input_ids, position_ids, segment_ids [length] int64 (segment 0: padding);
+   * attention is causal within each segment, in blocks of `chunk` query positions that read only
+   * the keys up to their block's end (so no [length, length] scores exist, and half of them are
+   * never computed). No logits: the loss applies the LM head to `hidden` itself, in chunks.
+   */
+  packed?: { length: number; chunk: number }
 }
 
 /** The built model and the handles training needs from it. */
@@ -130,6 +138,9 @@ export interface Qwen3Graph {
   adapters: Adapter[]
   /** The residual stream at each layer boundary (the input of each layer, then of the final norm): recomputation's checkpoints. */
   residualStream: string[]
+  /** The final normed hidden states [N, hidden] and the LM head's weight [V, hidden] (the embedding when tied). */
+  hidden: string
+  headWeight: string
 }
 
 export const QUANT_BLOCK = 32
@@ -137,6 +148,8 @@ export const QUANT_BLOCK = 32
 export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, options: Qwen3GraphOptions = {}): Qwen3Graph {
   const float = options.float ?? 'float32'
   const slots = options.cache === 'slots'
+  const packed = options.packed
+  if (packed && (options.cache || options.logits)) throw new Error('packed training graphs have no KV cache and no logits output')
   if (options.quantize && (!slots || options.weightsAsInputs)) throw new Error('quantized weights are for serving graphs with frozen weights')
   if (slots && c.headDim % 8 !== 0) throw new Error(`head_dim ${c.headDim} is not a multiple of 8, which the engine's attention kernel needs`)
   const g = new Graph(float)
@@ -148,13 +161,15 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
     return options.weightsAsInputs ? g.input(name, float, shapes.get(name)!) : g.weight(name, shapes.get(name)!, () => load(name))
   }
 
-  const inputIds = g.input('input_ids', 'int64', ['batch_size', 'sequence_length'])
-  const attentionMask = slots ? '' : g.input('attention_mask', 'int64', ['batch_size', 'total_sequence_length'])
-  const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length'])
+  const rows: Dim[] = packed ? [packed.length] : ['batch_size', 'sequence_length']
+  const inputIds = g.input('input_ids', 'int64', rows)
+  const attentionMask = slots || packed ? '' : g.input('attention_mask', 'int64', ['batch_size', 'total_sequence_length'])
+  const positionIds = g.input('position_ids', 'int64', rows)
+  const segmentIds = packed ? g.input('segment_ids', 'int64', rows) : ''
   const seqlensK = slots ? g.input('seqlens_k', 'int32', ['batch_size']) : ''
   const totalLength = slots ? g.input('total_sequence_length', 'int32', []) : ''
   const cacheLength = slots ? 'max_sequence_length' : 'past_sequence_length'
-  const past = Array.from({ length: c.numLayers }, (_, i) =>
+  const past = packed ? [] : Array.from({ length: c.numLayers }, (_, i) =>
     (['key', 'value'] as const).map((kv) => g.input(`past_key_values.${i}.${kv}`, float, ['batch_size', KV, cacheLength, D])),
   )
   const loraScale = options.lora ? g.input('lora_scale', float, []) : ''
@@ -201,7 +216,7 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
   // Masked scores are replaced (not added to), so nothing overflows; a fully padded query row
   // becomes uniform instead of NaN, and its output is never read.
   let allowed = ''
-  if (!slots) {
+  if (!slots && !packed) {
     const scalarAt = (shape: string, i: number) => g.gather(shape, g.constant([i], 'int64', []))
     const total = scalarAt(g.shape(attentionMask), 1) // T
     const pastLen = scalarAt(g.shape(past[0][0]), 2) // P
@@ -214,6 +229,15 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
   const masked = g.scalar(-3.4028234663852886e38)
   const scale = g.scalar(1 / Math.sqrt(D))
 
+  // 'packed': query blocks [from, to) and what each may see, computed once: key j <= query i, same segment [C, to].
+  const blocks = packed ? Array.from({ length: Math.ceil(packed.length / packed.chunk) }, (_, b) => {
+    const [from, to] = [b * packed.chunk, Math.min(packed.length, (b + 1) * packed.chunk)]
+    const index = (a: number, n: number, shape: number[]) => g.constant(Array.from({ length: n }, (_, i) => a + i), 'int64', shape)
+    const causal = g.lessOrEqual(index(0, to, [1, to]), index(from, to - from, [to - from, 1])) // [C, to]
+    const sameSegment = g.equal(g.unsqueeze(slice(segmentIds, 0, from, to), [1]), g.unsqueeze(slice(segmentIds, 0, 0, to), [0])) // [C, to]
+    return { from, to, allowed: g.and(causal, sameSegment) }
+  }) : []
+
   const attention = (x: string, i: number) => {
     const p = `model.layers.${i}.self_attn.`
     const heads = (name: string, n: number) => g.reshape(project(x, p + name), g.ints([-1, n, D])) // [N, n, D]
@@ -221,7 +245,19 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
     const k = rope(rmsNorm(heads('k_proj.weight', KV), p + 'k_norm.weight')) // [N, KV, D]
     const v = heads('v_proj.weight', KV)
     let merged: string // [N, H*D]
-    if (slots) {
+    if (packed) {
+      // Grouped-query attention per query block, by broadcasting the G query heads of a group over one K/V head.
+      const keysT = g.transpose(k, [1, 2, 0]) // [KV, D, L]
+      const valuesT = g.transpose(v, [1, 0, 2]) // [KV, L, D]
+      merged = g.concat(blocks.map(({ from, to, allowed: seen }) => {
+        const qb = g.transpose(g.reshape(slice(q, 0, from, to), g.ints([to - from, KV, G, D])), [1, 2, 0, 3]) // [KV, G, C, D]
+        const kb = g.unsqueeze(slice(keysT, 2, 0, to), [1]) // [KV, 1, D, to]
+        const vb = g.unsqueeze(slice(valuesT, 1, 0, to), [1]) // [KV, 1, to, D]
+        const scores = g.where(seen, g.mul(g.matmul(qb, kb), scale), masked) // [KV, G, C, to]
+        const out = g.matmul(g.softmax(scores, -1), vb) // [KV, G, C, D]
+        return g.reshape(g.transpose(out, [2, 0, 1, 3]), g.ints([to - from, H * D])) // [C, H*D]
+      }), 0)
+    } else if (slots) {
       const flat = (t: string, n: number) => g.reshape(t, dims(n * D)) // [B, S, n*D]
       const [out] = g.groupQueryAttention(flat(q, H), flat(k, KV), flat(v, KV), past[i][0], past[i][1], seqlensK, totalLength,
         { numHeads: H, kvNumHeads: KV }, [`present.${i}.key`, `present.${i}.value`])
@@ -266,13 +302,14 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
   }
   const headName = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'
   const normed = rmsNorm(h, 'model.norm.weight')
+  if (packed) return { graph: g, adapters, residualStream, hidden: normed, headWeight: weight(headName) }
   const head = options.quantize
     ? quantizedLinear(g, normed, headName, [c.vocabSize, hiddenSize], () => load(headName), options.quantize, 'lm_head')
     : g.linear(normed, weight(headName)) // [N or B, V]
   const last = options.logits === 'last'
   g.output('logits', g.reshape(head, last ? g.ints([-1, 1, c.vocabSize]) : dims(c.vocabSize)), float, ['batch_size', last ? 1 : 'sequence_length', c.vocabSize])
   if (slots && last) samplingHead(g, head, c.vocabSize)
-  return { graph: g, adapters, residualStream }
+  return { graph: g, adapters, residualStream, hidden: normed, headWeight: headName }
 }
 
 /**

@@ -4,11 +4,12 @@
 // cancellation at step boundaries, resumes from its last checkpoint on a later attempt, and on
 // success records the merged checkpoint (also as a Q8_0 GGUF file). Each step's episodes go to the blob store as JSONL for the
 // trajectory viewer. The environment LLM is the job's (`environment`) or else the worker's.
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readDataset } from '../../datasets/read.ts'
 import type { DatasetRow } from '../../datasets/read.ts'
+import { putFile } from '../../shared/blob/files.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import { readAll } from '../../shared/blob/store.ts'
 import type { EngineSettings } from '../../shared/config.ts'
@@ -70,11 +71,14 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
     }
     const grpo: GrpoOptions = {
       steps: hp.steps, groupSize: hp.group_size, promptsPerStep: hp.prompts_per_step, updatesPerStep: hp.updates_per_step,
-      microBatchSize: hp.micro_batch_size ?? 4,
+      microBatchTokens: hp.micro_batch_tokens,
       loss: { ...GRPO_LOSS_DEFAULTS, klCoef: hp.kl_coef, clipLow: hp.clip_ratio, clipHigh: hp.clip_ratio, dualClip: hp.dual_clip },
       optimizer: { ...ADAMW_DEFAULTS, lr: hp.learning_rate },
       aggregation: { kind: 'token-mean' }, scaleByStd: true,
-      protocol: { ...TRAINING_OPTIONS, maxTurns: hp.max_turns },
+      protocol: {
+        ...TRAINING_OPTIONS, maxTurns: hp.max_turns, maxNewTokensPerTurn: hp.max_new_tokens_per_turn, maxContextTokens: hp.max_context_tokens,
+        maxResponseTokens: hp.max_response_tokens, maxToolResponseLength: hp.max_tool_response_chars,
+      },
       lora, recompute: hp.recompute, seed: config.seed ?? 0, engine: options.engine,
       checkpointEvery: hp.checkpoint_every, validationEvery: hp.validation_every,
       ...options.overrides,
@@ -84,7 +88,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
       const files: CheckpointFile[] = []
       for (const path of readdirSync(dir).filter((f) => !f.startsWith('.')).sort()) {
         const blobKey = `${key}/${path}`
-        const info = await blobs.put(blobKey, readFileSync(join(dir, path)))
+        const info = await putFile(blobs, blobKey, join(dir, path))
         files.push({ path, blobKey, ...info })
       }
       return files

@@ -104,7 +104,7 @@ export function makeArithmeticAgent(dir: string, options: TinyModelOptions = ARI
  */
 export function arithmeticOptions(overrides: Partial<GrpoOptions> = {}): GrpoOptions {
   return {
-    steps: 40, groupSize: 8, promptsPerStep: 8, updatesPerStep: 2, microBatchSize: 8,
+    steps: 40, groupSize: 8, promptsPerStep: 8, updatesPerStep: 2, microBatchTokens: 1024,
     loss: { ...GRPO_LOSS_DEFAULTS, klCoef: 0 },
     optimizer: { ...ADAMW_DEFAULTS, lr: 1e-3, weightDecay: 0 },
     aggregation: { kind: 'token-mean' }, scaleByStd: true,

@@ -112,17 +112,25 @@ export const RULES: Record<string, Rule> = {
     const db = tB ? c.g.gemm(gy, a, 1, tA) : c.g.gemm(a, gy, tA ? 0 : 1, 0)
     return [c.needs(0) ? da : null, c.needs(1) ? db : null]
   },
-  // Y = data[idx] along axis 0: dData = onehot(idx)^T @ dY, a Gemm instead of a scatter-add
-  // (ScatterElements' reduction is a string attribute, which the engine's serializer cannot write).
+  // Y = data[idx] along axis 0: each row of dY is added into the row of dData it was read from
+  // (a scatter-add of M rows, never an [M, V] one-hot).
   Gather: (c, n, gy) => {
     const [data, idx] = n.inputs
     if (((n.attrs.axis as number | undefined) ?? 0) !== 0) throw new Error('Gather gradient: only axis 0')
-    const flat = c.g.reshape(idx, c.g.ints([-1])) // [M]
-    const rows = c.g.gather(c.g.shape(data), c.g.constant([0], 'int64', [])) // V
-    const vocab = c.g.range(c.g.constant([0], 'int64', []), rows, c.g.constant([1], 'int64', [])) // [V]
-    const hot = c.g.cast(c.g.equal(c.g.unsqueeze(flat, [1]), c.g.unsqueeze(vocab, [0])), c.g.float) // [M, V]
-    const gy2 = c.g.reshape(gy, c.g.concat([c.g.shape(flat), c.g.ints([-1])], 0)) // [M, rest]
-    return [c.g.reshape(c.g.gemm(hot, gy2, 1, 0), c.g.shape(data)), null]
+    const rest = c.info(data).shape.slice(1)
+    if (rest.some((d) => d === null)) throw new Error('Gather gradient: the gathered rows need a static shape')
+    const rows = c.g.reshape(idx, c.g.ints([-1, 1])) // [M, 1]
+    return [c.g.scatterAddRows(zerosLike(c, data), rows, c.g.reshape(gy, c.g.ints([-1, ...(rest as number[])]))), null] // updates [M, rest]
+  },
+  // Y = data gathered along `axis` at idx (same rank): dData = dY scatter-added back at idx.
+  GatherElements: (c, n, gy) => [c.g.scatterAddElements(zerosLike(c, n.inputs[0]), n.inputs[1], gy, n.attrs.axis as number), null],
+  // y = log sum exp(x): dx = dy * exp(x - y), broadcast back over the reduced axes.
+  ReduceLogSumExp: (c, n, gy) => {
+    const [x, y] = [n.inputs[0], n.outputs[0]]
+    const rank = c.info(x).shape.length
+    const axes = (n.attrs.axes as { ints: number[] }).ints.map((a) => (a < 0 ? a + rank : a))
+    const kept = (v: string) => (n.attrs.keepdims === 0 ? c.g.unsqueeze(v, axes) : v)
+    return [c.g.mul(kept(gy), c.g.exp(c.g.sub(x, kept(y))))]
   },
   Reshape: (c, n, gy) => [c.g.reshape(gy, c.g.shape(n.inputs[0])), null],
   Unsqueeze: (c, n, gy) => [c.g.reshape(gy, c.g.shape(n.inputs[0])), null],
@@ -160,22 +168,31 @@ export const RULES: Record<string, Rule> = {
   Cast: (c, n, gy) => [c.g.cast(gy, c.info(n.inputs[0]).dtype)],
 }
 
+/** Zeros of x's shape and type. */
+const zerosLike = (c: Ctx, x: string) => c.g.expand(c.g.scalar(0), c.g.shape(x))
+
 function minMax(c: Ctx, n: Node, gy: string, firstWins: string) {
   const zero = c.g.scalar(0)
   return binary(c, n, c.needs(0) ? c.g.where(firstWins, gy, zero) : null, c.needs(1) ? c.g.where(firstWins, zero, gy) : null)
 }
 
+/**
+ * A recomputation segment (activation checkpointing): the forward nodes on a path from `input` to
+ * any of `outputs`. Its values are not kept for the backward: its nodes are emitted again right
+ * before their backward, from `input`, and their gradient rules read those recomputed values, so a
+ * segment's activations are alive only while its own backward runs (onnxruntime frees a value
+ * after its last consumer). Costs one more forward of the segment; gives identical gradients.
+ */
+export interface Segment { input: string; outputs: string[] }
+
 export interface GradOptions {
-  /**
-   * Per-segment recomputation (activation checkpointing): values of the forward, in order, that
-   * cut it into segments (for a transformer, the residual stream between layers). The nodes
-   * between two consecutive checkpoints are emitted again right before their backward, from the
-   * first checkpoint, and their gradient rules read those recomputed values, so a segment's
-   * activations are alive only while its own backward runs (onnxruntime frees a value after its
-   * last consumer). Costs one more forward of the segments; gives identical gradients.
-   */
-  recompute?: string[]
+  /** Segments to recompute; each node in at most one. For a transformer: each layer (residual stream in, out), each chunk of the LM head. */
+  recompute?: Segment[]
 }
+
+/** The layers as recomputation segments: consecutive values of the residual stream. */
+export const layerSegments = (residualStream: string[]): Segment[] =>
+  residualStream.slice(1).map((output, k) => ({ input: residualStream[k], outputs: [output] }))
 
 /**
  * Appends to `g` the gradient of the scalar `loss` with respect to each of `params` (graph inputs
@@ -207,29 +224,45 @@ export function grad(g: Graph, loss: string, params: string[], options: GradOpti
     return lead > 0 ? g.reshape(summed, g.shape(x)) : summed
   }
 
-  // Segment k: the forward nodes after the producer of checkpoint k, up to and including that of checkpoint k + 1.
-  const cuts = (options.recompute ?? []).map((v) => {
-    const at = forward.findIndex((n) => n.outputs.includes(v))
-    if (at < 0) throw new Error(`recompute: no node produces ${v}`)
-    return at
+  // Each segment's nodes (indices into `forward`, in order): descendants of its input that are ancestors of an output.
+  const producer = new Map(forward.flatMap((n, i) => n.outputs.map((o) => [o, i] as const)))
+  const segments = (options.recompute ?? []).map((segment) => {
+    const below = new Set([segment.input])
+    const inside = new Set<number>()
+    forward.forEach((n, i) => { if (n.inputs.some((v) => below.has(v))) { inside.add(i); n.outputs.forEach((o) => below.add(o)) } })
+    const above = new Set(segment.outputs)
+    const nodes: number[] = []
+    for (let i = forward.length - 1; i >= 0; i--) {
+      if (!forward[i].outputs.some((o) => above.has(o))) continue
+      forward[i].inputs.forEach((v) => above.add(v))
+      if (inside.has(i)) nodes.unshift(i)
+    }
+    const last = Math.max(...segment.outputs.map((o) => producer.get(o) ?? -1))
+    if (!nodes.length || last < 0) throw new Error(`recompute: no node leads from ${segment.input} to ${segment.outputs.join(', ')}`)
+    return { ...segment, nodes, last }
   })
-  cuts.forEach((at, k) => { if (k && at <= cuts[k - 1]) throw new Error('recompute: checkpoints must be in forward order') })
-  const segmentEnds = new Map(cuts.slice(1).map((end, k) => [end, k]))
+  const segmentAt = new Map(segments.map((s) => [s.last, s]))
+  if (segmentAt.size !== segments.length) throw new Error('recompute: two segments end at the same node')
   // Node index -> the node as its backward sees it (inputs and outputs renamed to recomputed values).
   const recomputed = new Map<number, Node>()
-  const recompute = (k: number) => {
-    const [from, to] = [cuts[k], cuts[k + 1]]
-    const [checkpoint, end] = [options.recompute![k], options.recompute![k + 1]]
-    const gy = grads.get(end)
-    if (!gy) return
+  let previousStart: [string, string] | null = null // the last segment's recomputed input, and that input
+  const recompute = (segment: (typeof segments)[number]) => {
+    // [a value, a forward value of its shape] (gradients are not in `info`)
+    const gys = segment.outputs.flatMap((o) => (grads.has(o) ? [[grads.get(o)!, o]] : []))
+    if (!gys.length) return
     // The copies must run when the backward reaches this segment, not right after the forward
-    // (which would keep their values alive as long as the originals): so their input depends on
-    // the segment's output gradient, through an exact zero (0 * a finite sum).
-    const zero = g.mul(g.reduceSum(gy, [...get(end).shape.keys()], 0), g.scalar(0))
-    const start = g.add(checkpoint, zero)
-    info.set(start, get(checkpoint))
-    const rename = new Map([[checkpoint, start]])
-    for (let i = from + 1; i <= to; i++) {
+    // (which would keep their values alive as long as the originals), and after the segment
+    // recomputed before it (siblings, such as the LM head's chunks, would otherwise all be ready
+    // at once): so their input depends on those values, through an exact zero (0 * finite sums).
+    const before = grads.has(segment.input) ? [grads.get(segment.input)!, segment.input] : previousStart
+    const after = [...gys, ...(before ? [before] : [])]
+    const sums = after.map(([v, like]) => g.reduceSum(v, [...get(like).shape.keys()], 0))
+    const zero = g.mul(sums.reduce((a, b) => g.add(a, b)), g.scalar(0))
+    const start = g.add(segment.input, zero)
+    info.set(start, get(segment.input))
+    previousStart = [start, segment.input]
+    const rename = new Map([[segment.input, start]])
+    for (const i of segment.nodes) {
       const n = forward[i]
       const copy: Node = { ...n, inputs: n.inputs.map((v) => rename.get(v) ?? v), outputs: n.outputs.map((o) => `${o}.re`) }
       n.outputs.forEach((o, j) => {
@@ -242,8 +275,8 @@ export function grad(g: Graph, loss: string, params: string[], options: GradOpti
   }
 
   for (let i = forward.length - 1; i >= 0; i--) {
-    const segment = segmentEnds.get(i)
-    if (segment !== undefined) recompute(segment)
+    const segment = segmentAt.get(i)
+    if (segment) recompute(segment)
     const n = forward[i]
     const gy = grads.get(n.outputs[0])
     if (!gy || !n.inputs.some(differentiable)) continue

@@ -61,6 +61,10 @@ const INFER: Record<string, InferRule> = {
   ReduceMax: ([x], n) => reduce(x, (n.attrs.axes as { ints: number[] }).ints, n.attrs.keepdims !== 0),
   ReduceMin: ([x], n) => reduce(x, (n.attrs.axes as { ints: number[] }).ints, n.attrs.keepdims !== 0),
   ReduceSum: ([x, axes], n) => reduce(x, known(axes.values, 'axes', n), n.attrs.keepdims !== 0),
+  ReduceLogSumExp: ([x], n) => reduce(x, (n.attrs.axes as { ints: number[] }).ints, n.attrs.keepdims !== 0),
+  GatherElements: ([data, idx]) => ({ dtype: data.dtype, shape: idx.shape }),
+  ScatterElements: ([data]) => data,
+  ScatterND: ([data]) => data,
   Reshape: ([x, s], n) => {
     const target = s.values
     if (!target) throw new Error(`Reshape ${n.outputs[0]}: the rank of the target shape must be known`)

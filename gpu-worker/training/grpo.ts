@@ -25,7 +25,7 @@ import { type LoraOptions, PolicyModel, type TrainRow } from './model.ts'
 import { type AdamWOptions, AdamW } from './optim.ts'
 import { latestTrainState, loadTrainState, saveTrainState } from './state.ts'
 import { type TrainingEpisode, episodeRecords } from './trajectories.ts'
-import { type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches } from './update.ts'
+import { type ScoredRow, demonstrationBatches, optimizerStep, prepareMicroBatches, splitEvenly } from './update.ts'
 
 export interface GrpoOptions {
   steps: number
@@ -33,8 +33,8 @@ export interface GrpoOptions {
   promptsPerStep: number
   /** Optimizer updates per step: the step's episodes are split into this many mini-batches (published: 10). */
   updatesPerStep: number
-  /** Sequences per forward/backward run; a mini-batch's gradients are accumulated over its micro-batches. */
-  microBatchSize: number
+  /** Tokens per forward/backward run (rows x the longest, padding counted); a mini-batch's gradients are accumulated over its micro-batches. */
+  microBatchTokens: number
   loss: GrpoLossOptions
   optimizer: AdamWOptions
   aggregation: Aggregation
@@ -95,13 +95,17 @@ export function protocolReward(t: Trajectory, row: DatasetRow): number {
   return dualConstrainedReward(t.text, row.golds).reward
 }
 
-/** Group-relative advantages over consecutive groups of `n` rewards; the std is the unbiased one. */
+/**
+ * Group-relative advantages over consecutive groups of `n` rewards; the std is the unbiased one.
+ * A group of one has mean 0 and std 1, as in verl's compute_grpo_outcome_advantage: its advantage is its reward.
+ */
 export function groupAdvantages(rewards: number[], n: number, scaleByStd: boolean): number[] {
   const out: number[] = []
   for (let i = 0; i < rewards.length; i += n) {
     const group = rewards.slice(i, i + n)
-    const mean = group.reduce((a, b) => a + b, 0) / group.length
-    const std = Math.sqrt(group.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, group.length - 1))
+    const lone = group.length === 1
+    const mean = lone ? 0 : group.reduce((a, b) => a + b, 0) / group.length
+    const std = lone ? 1 : Math.sqrt(group.reduce((a, b) => a + (b - mean) ** 2, 0) / (group.length - 1))
     for (const r of group) out.push(scaleByStd ? (r - mean) / (std + 1e-6) : r - mean)
   }
   return out
@@ -138,7 +142,7 @@ export class GrpoTrainer {
     const o = input.options
     if (o.warmStart && !input.demonstrations?.length) throw new Error('a warm-start needs demonstrations')
     const model = await PolicyModel.create(input.base.config, (name) => input.base.weights.read(name, 'float32'), {
-      lora: o.lora, loss: o.loss, threads: o.engine.threads, seed: stepSeed(o.seed, 0, -1), sft: !!o.warmStart, recompute: o.recompute,
+      lora: o.lora, loss: o.loss, session: o.engine, seed: stepSeed(o.seed, 0, -1), sft: !!o.warmStart, recompute: o.recompute,
     })
     const rollouts = await rolloutEngine(input.base, model, { engine: o.engine, lora: o.lora, cacheDir: join(input.workDir, 'engine') })
     const trainer = new GrpoTrainer(input, model, new AdamW(o.optimizer), rollouts)
@@ -168,7 +172,7 @@ export class GrpoTrainer {
     for (let k = 0; k < w.steps; k++) {
       this.input.signal?.throwIfAborted()
       const rows = shuffledDraws(this.input.demonstrations!, w.batchSize, k, o.seed, 3)
-      const micro = demonstrationBatches(rows, o.microBatchSize, this.input.tokenizer.padId)
+      const micro = demonstrationBatches(rows, o.microBatchTokens, this.input.tokenizer.padId)
       const r = await optimizerStep(this.model, optimizer, micro, { kind: 'token-mean' }, 'sft')
       await this.input.onWarmStartStep?.(k + 1, { warmstart_step: k + 1, nll: r.loss, grad_norm: r.gradNorm, lr: r.lr })
     }
@@ -198,12 +202,16 @@ export class GrpoTrainer {
     const parts = trajectories.map((t, i) => dualConstrainedReward(t.text, rows[i].golds))
     const advantages = groupAdvantages(rewards, o.groupSize, o.scaleByStd)
     const scored: ScoredRow[] = trajectories.map((t, i) => ({ tokens: t.tokens, promptLength: t.promptLength, lossMask: t.lossMask, advantage: advantages[i] }))
-    const micro = await prepareMicroBatches(this.model, scored, o.microBatchSize, this.input.tokenizer.padId, o.loss.klCoef > 0)
-    const perUpdate = Math.ceil(micro.length / o.updatesPerStep)
+    // exactly updatesPerStep mini-batches of consecutive episodes (sizes differing by at most one), each micro-batched by tokens
+    // (old and reference logprobs of every mini-batch are recorded before the first update)
+    const miniBatches = []
+    for (const rows of splitEvenly(scored, o.updatesPerStep)) {
+      miniBatches.push(await prepareMicroBatches(this.model, rows, o.microBatchTokens, this.input.tokenizer.padId, o.loss.klCoef > 0))
+    }
     const updates = []
-    for (let k = 0; k < micro.length; k += perUpdate) {
+    for (const micro of miniBatches) {
       this.input.signal?.throwIfAborted()
-      updates.push(await optimizerStep(this.model, this.optimizer, micro.slice(k, k + perUpdate), o.aggregation))
+      updates.push(await optimizerStep(this.model, this.optimizer, micro, o.aggregation))
     }
     const environmentSeconds = trajectories.flatMap((t) => t.turns).reduce((s, turn) => s + (turn.environmentLatencyMs ?? 0), 0) / 1000
     this.step += 1
@@ -220,7 +228,7 @@ export class GrpoTrainer {
       loss: mean(updates.map((u) => u.loss)),
       pg_loss: mean(updates.map((u) => u.metrics.pg_loss)),
       kl: mean(updates.map((u) => u.metrics.kl)),
-      entropy: mean(updates.map((u) => u.metrics.entropy)),
+      ...(o.loss.entropyCoef ? { entropy: mean(updates.map((u) => u.metrics.entropy)) } : {}),
       clip_frac: mean(updates.map((u) => u.metrics.clip_frac)),
       ratio_max: Math.max(...updates.map((u) => u.metrics.ratio_max)),
       grad_norm: mean(updates.map((u) => u.gradNorm)),

@@ -24,7 +24,7 @@ export interface GrpoLossOptions {
 
 export const GRPO_LOSS_DEFAULTS: GrpoLossOptions = { objective: 'grpo', clipLow: 0.2, clipHigh: 0.2, dualClip: 3, klCoef: 0.001, entropyCoef: 0 }
 
-/** Metrics that add up over micro-batches (each is already normalised over the mini-batch). */
+/** Metrics that add up over micro-batches (each is already normalised over the mini-batch); entropy only with an entropy coefficient. */
 export const SUMMED_METRICS = ['pg_loss', 'kl', 'entropy', 'clip_frac', 'clip_frac_lower', 'ppo_kl', 'ratio_mean', 'nll'] as const
 /** Metrics combined by max / min over micro-batches. */
 export const MAX_METRICS = ['ratio_max'] as const
@@ -50,50 +50,75 @@ export interface TokenWeights {
 }
 
 /**
- * The weights of every position of each micro-batch, normalised over the whole mini-batch they
- * form. A sequence without mask-1 tokens counts as a sequence with a zero loss (as TRL clamps its
- * token count to 1).
+ * The weights of every position of each micro-batch (sequences packed in one row: `spans` are each
+ * sequence's positions), normalised over the whole mini-batch they form. A sequence without mask-1
+ * tokens counts as a sequence with a zero loss (as TRL clamps its token count to 1).
  */
-export function lossWeights(batches: { B: number; L: number; lossMask: number[] }[], aggregation: Aggregation): TokenWeights[] {
+export function lossWeights(batches: { lossMask: number[]; spans: { start: number; length: number }[] }[], aggregation: Aggregation): TokenWeights[] {
   const tokens = Math.max(1, batches.reduce((s, b) => s + b.lossMask.reduce((a, m) => a + m, 0), 0))
-  const sequences = batches.reduce((s, b) => s + b.B, 0)
-  return batches.map(({ B, L, lossMask }) => {
-    const loss = new Float64Array(B * L)
+  const sequences = batches.reduce((s, b) => s + b.spans.length, 0)
+  return batches.map(({ lossMask, spans }) => {
+    const loss = new Float64Array(lossMask.length)
     const token = Float64Array.from(lossMask, (m) => m / tokens)
-    for (let b = 0; b < B; b++) {
-      const row = lossMask.slice(b * L, (b + 1) * L)
+    for (const { start, length } of spans) {
+      const mask = lossMask.slice(start, start + length)
       const norm = aggregation.kind === 'token-mean' ? tokens
-        : aggregation.kind === 'seq-mean-token-mean' ? Math.max(1, row.reduce((a, m) => a + m, 0)) * sequences
+        : aggregation.kind === 'seq-mean-token-mean' ? Math.max(1, mask.reduce((a, m) => a + m, 0)) * sequences
         : sequences * aggregation.normLength
-      row.forEach((m, i) => (loss[b * L + i] = m / norm))
+      mask.forEach((m, i) => (loss[start + i] = m / norm))
     }
     return { loss, token }
   })
 }
 
-/** Token log-probabilities [B, L] of `targets` under `logits` [B, L, V]: log-softmax, then a one-hot select (the gather). */
-export function tokenLogprobs(g: Graph, logits: string, targets: string, vocab: number): { logp: string; tokenLogp: string } {
-  const logp = g.logSoftmax(logits, -1) // [B, L, V]
-  const ids = g.range(g.constant([0], 'int64', []), g.constant([vocab], 'int64', []), g.constant([1], 'int64', [])) // [V]
-  const hot = g.cast(g.equal(g.unsqueeze(targets, [2]), ids), g.float) // [B, L, V]
-  return { logp, tokenLogp: g.reduceSum(g.mul(logp, hot), [2], 0) }
+/**
+ * Token log-probabilities [N] of `targets` [N] under `logits` [N, V]: the target's logit (a gather)
+ * minus the log-sum-exp over the vocabulary, with no [N, V] log-softmax or one-hot; and the
+ * entropy [N] = logZ - sum(softmax * logits) when asked (one more [N, V] pass).
+ */
+export function tokenLogprobs(g: Graph, logits: string, targets: string, withEntropy = false): { tokenLogp: string; entropy: string | null } {
+  const logZ = g.reduceLogSumExp(logits, [1], 0) // [N]
+  const picked = g.reshape(g.gatherElements(logits, g.unsqueeze(targets, [1]), 1), g.ints([-1])) // [N]
+  const entropy = withEntropy ? g.sub(logZ, g.reduceSum(g.mul(g.softmax(logits, 1), logits), [1], 0)) : null
+  return { tokenLogp: g.sub(picked, logZ), entropy }
 }
 
-/** Adds the loss inputs and nodes; returns the scalar loss, the token logprobs and the metrics. */
-export function addGrpoLoss(g: Graph, logits: string, vocab: number, options: GrpoLossOptions) {
-  const rows = ['batch_size', 'sequence_length']
-  const targets = g.input('targets', 'int64', rows)
+/**
+ * The LM head and tokenLogprobs over the final hidden states `hidden` [L, hidden], in chunks of
+ * `chunk` positions (logits [C, V] each). Each chunk is a recomputation segment (autodiff.ts), so
+ * a train step can make its logits again in the backward, one chunk at a time: then no [L, V]
+ * tensor ever exists. Returns the [L] values and the segments.
+ */
+export function chunkedTokenLogprobs(g: Graph, hidden: string, headWeight: string, targets: string, length: number, chunk: number, withEntropy: boolean) {
+  const slice = (x: string, from: number, to: number) => g.slice(x, g.ints([from]), g.ints([to]), g.ints([0]))
+  const parts = Array.from({ length: Math.ceil(length / chunk) }, (_, k) => {
+    const [from, to] = [k * chunk, Math.min(length, (k + 1) * chunk)]
+    const values = tokenLogprobs(g, g.linear(slice(hidden, from, to), headWeight), slice(targets, from, to), withEntropy)
+    return { ...values, segment: { input: hidden, outputs: values.entropy ? [values.tokenLogp, values.entropy] : [values.tokenLogp] } }
+  })
+  return {
+    tokenLogp: g.concat(parts.map((p) => p.tokenLogp), 0), // [L]
+    entropy: withEntropy ? g.concat(parts.map((p) => p.entropy!), 0) : null,
+    segments: parts.map((p) => p.segment),
+  }
+}
+
+/**
+ * Adds the loss inputs ([L] each: loss and token weights, advantages, old and reference logprobs)
+ * and nodes over the token logprobs [L] (and the entropy [L], given when it is trained on); returns
+ * the scalar loss and the metrics.
+ */
+export function addGrpoLoss(g: Graph, values: { tokenLogp: string; entropy: string | null; length: number }, options: GrpoLossOptions) {
+  const rows = [values.length]
   const lossWeights = g.input('loss_weights', g.float, rows)
   const tokenWeights = g.input('token_weights', g.float, rows)
   const adv = g.input('advantages', g.float, rows)
   const old = g.input('old_logprobs', g.float, rows)
   const ref = g.input('ref_logprobs', g.float, rows)
-  const agg = (x: string) => g.reduceSum(g.mul(x, lossWeights), [0, 1], 0)
-  const tokenMean = (x: string) => g.reduceSum(g.mul(x, tokenWeights), [0, 1], 0)
+  const agg = (x: string) => g.reduceSum(g.mul(x, lossWeights), [0], 0)
+  const tokenMean = (x: string) => g.reduceSum(g.mul(x, tokenWeights), [0], 0)
   const s = (v: number) => g.scalar(v)
-
-  const { logp, tokenLogp } = tokenLogprobs(g, logits, targets, vocab)
-  const entropy = g.neg(g.reduceSum(g.mul(g.exp(logp), logp), [2], 0)) // [B, L]
+  const { tokenLogp } = values
 
   const negApproxKl = g.clip(g.sub(tokenLogp, old), s(-20), s(20))
   const ratio = g.exp(negApproxKl)
@@ -110,27 +135,28 @@ export function addGrpoLoss(g: Graph, logits: string, vocab: number, options: Gr
 
   const pgLoss = agg(pg)
   const klLoss = agg(kl)
-  const entropyLoss = agg(entropy)
+  if (!!options.entropyCoef !== !!values.entropy) throw new Error('the entropy is given exactly when its coefficient is not 0')
+  const entropyLoss = values.entropy ? agg(values.entropy) : null
   const nll = agg(g.neg(tokenLogp))
   let loss: string
   if (options.objective === 'sft') loss = nll
   else {
     loss = pgLoss
     if (options.klCoef) loss = g.add(loss, g.mul(klLoss, s(options.klCoef)))
-    if (options.entropyCoef) loss = g.sub(loss, g.mul(entropyLoss, s(options.entropyCoef)))
+    if (entropyLoss) loss = g.sub(loss, g.mul(entropyLoss, s(options.entropyCoef)))
   }
   const flag = (b: string) => g.cast(b, g.float)
   const inMask = g.greater(tokenWeights, s(0))
-  const metrics: Record<LossMetric, string> = {
-    pg_loss: pgLoss, kl: klLoss, entropy: entropyLoss, nll,
+  const metrics: Partial<Record<LossMetric, string>> = {
+    pg_loss: pgLoss, kl: klLoss, ...(entropyLoss ? { entropy: entropyLoss } : {}), nll,
     clip_frac: tokenMean(flag(g.greater(pg2, pg1))),
     clip_frac_lower: tokenMean(g.mul(flag(g.greater(clipped, pg3)), flag(negative))),
     ppo_kl: tokenMean(g.neg(negApproxKl)),
     ratio_mean: tokenMean(ratio),
-    ratio_max: g.reduceMax(g.where(inMask, ratio, s(0)), [0, 1], 0),
-    ratio_min: g.reduceMin(g.where(inMask, ratio, s(3.4028234663852886e38)), [0, 1], 0),
+    ratio_max: g.reduceMax(g.where(inMask, ratio, s(0)), [0], 0),
+    ratio_min: g.reduceMin(g.where(inMask, ratio, s(3.4028234663852886e38)), [0], 0),
   }
-  return { loss, tokenLogp, metrics }
+  return { loss, metrics }
 }
 
 /** Plain float64 reference of addGrpoLoss for one batch: logits [B][L][V], the rest [B][L]. */
@@ -166,10 +192,10 @@ export function grpoLossReference(
     ratioSum += t * ratio
     if (t > 0) { ratioMax = Math.max(ratioMax, ratio); ratioMin = Math.min(ratioMin, ratio) }
   }))
-  const metrics = {
-    pg_loss: pg, kl, entropy: ent, nll, clip_frac: clipFrac, clip_frac_lower: clipLower,
+  const metrics: Partial<Record<LossMetric, number>> = {
+    pg_loss: pg, kl, ...(options.entropyCoef ? { entropy: ent } : {}), nll, clip_frac: clipFrac, clip_frac_lower: clipLower,
     ppo_kl: ppoKl, ratio_mean: ratioSum, ratio_max: ratioMax, ratio_min: ratioMin,
   }
-  const loss = options.objective === 'sft' ? metrics.nll : metrics.pg_loss + options.klCoef * metrics.kl - options.entropyCoef * metrics.entropy
+  const loss = options.objective === 'sft' ? nll : pg + options.klCoef * kl - options.entropyCoef * ent
   return { loss, metrics }
 }

@@ -1,14 +1,21 @@
-// The policy being trained: the engine's Qwen3 graph with its trainable parameters as graph inputs
-// (LoRA adapters over frozen base weights, or every weight for full fine-tuning), the GRPO loss on
-// top and the backward graph below, run as one onnxruntime session per train step. A second,
-// forward-only session gives token log-probabilities (old logprobs, and the reference: the same
-// graph with the adapters switched off by lora_scale = 0, or the initial weights).
-import * as ort from 'onnxruntime-node'
-import type { FloatArray, FloatType } from '../engine/onnx.ts'
+// The policy being trained: the engine's Qwen3 graph in its packed training form (the episodes of a
+// micro-batch packed into one row, attention and the LM head in chunks; qwen3.ts), every weight a
+// graph input (the frozen base weights and, with LoRA, the adapters), the GRPO loss on top and the
+// backward graph below, run as one session per train step on the engine's native module. Graphs
+// have a fixed length, so there is one set of sessions per packed length used (built on first
+// use). The weights are one set of arrays in this process, read in place by every session at every
+// run: no copy per session, no model protobuf near its 2 GB limit, and full fine-tuning updates the
+// very arrays the sessions read. A forward-only session gives token log-probabilities (old
+// logprobs, and the reference: the adapters switched off by lora_scale = 0, or the initial weights).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { totalmem, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type NativeSession, type NativeTensor, type SessionSettings, createSession } from '../engine/native.ts'
+import type { FloatArray, FloatType, Graph } from '../engine/onnx.ts'
 import { type Adapter, type LoraTarget, type Qwen3Config, buildQwen3, qwen3WeightShapes } from '../engine/qwen3.ts'
 import { seededRandom } from '../engine/sampling.ts'
-import { exposeOutput, grad } from './autodiff.ts'
-import { type GrpoLossOptions, type LossMetric, type TokenWeights, addGrpoLoss, tokenLogprobs } from './loss.ts'
+import { exposeOutput, grad, layerSegments } from './autodiff.ts'
+import { type GrpoLossOptions, type LossMetric, type TokenWeights, addGrpoLoss, chunkedTokenLogprobs } from './loss.ts'
 
 export interface LoraOptions {
   rank: number
@@ -22,51 +29,118 @@ export interface PolicyModelOptions {
   loss: GrpoLossOptions
   /** float32 to train; float64 for gradient checks. */
   float?: FloatType
-  threads?: number
+  /** Where the sessions run (the worker's engine settings): provider, device, threads. */
+  session?: Pick<SessionSettings, 'provider' | 'deviceId' | 'threads'>
   /** Seeds the adapters' initial A factors. */
   seed?: number
   /** Also build a session for the supervised objective (token NLL), for a warm-start on demonstrations. */
   sft?: boolean
-  /** Recompute each layer's activations in the backward (activation checkpointing): less memory, one more forward. */
+  /**
+   * Recompute each layer's activations in the backward (activation checkpointing): less memory, one
+   * more forward. Unset: where the kept activations of a packed length would pass a quarter of this
+   * machine's memory (activationBytes).
+   */
   recompute?: boolean
 }
 
-/** A batch laid out for the graph: rows right-padded to L; position i predicts token i + 1. */
+/** Attention blocks and LM-head chunks, in positions: a [1024, V] chunk of logits is 622 MB at V = 151936. */
+export const CHUNK = 1024
+
+/** The packed length a graph is built for: a power of two up to CHUNK (at least 16), then multiples of CHUNK. */
+export const packedLength = (positions: number) =>
+  positions <= CHUNK ? Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(1, positions)))) : Math.ceil(positions / CHUNK) * CHUNK
+
+/**
+ * Sequences packed into one row of `length` positions: sequence k fills positions
+ * [spans[k].start, + spans[k].length), where position i holds token i of the sequence and predicts
+ * token i + 1 (its target); positions restart at 0 and attention stays inside the sequence
+ * (segment k + 1); the rest is padding (segment 0, loss mask 0).
+ */
 export interface PackedBatch {
-  B: number
-  L: number
+  length: number
   inputIds: number[]
-  attentionMask: number[]
   positionIds: number[]
+  segmentIds: number[]
   targets: number[]
   /** 1 where the target is a token the agent sampled. */
   lossMask: number[]
+  spans: { start: number; length: number }[]
 }
 
 /** A sequence to train on: its tokens, where the response starts, and the response's loss mask. */
 export interface TrainRow { tokens: number[]; promptLength: number; lossMask: number[] }
 
 export function packBatch(rows: TrainRow[], padId: number): PackedBatch {
-  const B = rows.length
-  const L = Math.max(...rows.map((r) => r.tokens.length - 1))
-  const batch: PackedBatch = { B, L, inputIds: [], attentionMask: [], positionIds: [], targets: [], lossMask: [] }
-  for (const r of rows) {
-    for (let i = 0; i < L; i++) {
-      const real = i < r.tokens.length - 1
-      batch.inputIds.push(real ? r.tokens[i] : padId)
-      batch.attentionMask.push(real ? 1 : 0)
+  const used = rows.reduce((n, r) => n + r.tokens.length - 1, 0)
+  const length = packedLength(used)
+  const batch: PackedBatch = { length, inputIds: [], positionIds: [], segmentIds: [], targets: [], lossMask: [], spans: [] }
+  rows.forEach((r, k) => {
+    batch.spans.push({ start: batch.inputIds.length, length: r.tokens.length - 1 })
+    for (let i = 0; i < r.tokens.length - 1; i++) {
+      batch.inputIds.push(r.tokens[i])
       batch.positionIds.push(i)
-      batch.targets.push(real ? r.tokens[i + 1] : padId)
-      const k = i + 1 - r.promptLength
-      batch.lossMask.push(real && k >= 0 ? r.lossMask[k] : 0)
+      batch.segmentIds.push(k + 1)
+      batch.targets.push(r.tokens[i + 1])
+      const m = i + 1 - r.promptLength
+      batch.lossMask.push(m >= 0 ? r.lossMask[m] : 0)
     }
+  })
+  for (let i = used; i < length; i++) {
+    batch.inputIds.push(padId)
+    batch.positionIds.push(0)
+    batch.segmentIds.push(0)
+    batch.targets.push(padId)
+    batch.lossMask.push(0)
   }
   return batch
 }
 
+/** Each sequence's part of a per-position array of `batch`. */
+export const perSequence = (batch: PackedBatch, values: ArrayLike<number>): number[][] =>
+  batch.spans.map(({ start, length }) => Array.from({ length }, (_, i) => values[start + i]))
+
+/** A per-position array of `batch` holding each sequence's value (or values, one per position) over its span; 0 on padding. */
+export function perPosition(batch: PackedBatch, values: (number | ArrayLike<number>)[]): number[] {
+  const out = new Array<number>(batch.length).fill(0)
+  batch.spans.forEach(({ start, length }, k) => {
+    const v = values[k]
+    for (let i = 0; i < length; i++) out[start + i] = typeof v === 'number' ? v : v[i]
+  })
+  return out
+}
+
+/**
+ * The bytes a train step keeps for its backward at `length` positions without recomputation, per
+ * layer about 12 hidden-sized and 4 intermediate-sized values per position and the causal half of
+ * the attention probabilities (float32): what `recompute` is decided on.
+ */
+export function activationBytes(c: Qwen3Config, length: number): number {
+  return c.numLayers * 4 * (length * (12 * c.hiddenSize + 4 * c.intermediateSize) + (c.numHeads * length * length) / 2)
+}
+
+/** One train step's results. `grads` are the model's own output buffers, overwritten by the next step: accumulate them before. */
 export interface StepResult { loss: number; metrics: Record<LossMetric, number>; grads: Map<string, FloatArray>; tokenLogprobs: FloatArray }
 
+/** Builds `g`'s session from a file in a scratch folder (removed once the session has read it). */
+async function sessionOf(g: Graph, float: FloatType, settings: PolicyModelOptions['session']): Promise<NativeSession> {
+  const dir = mkdtempSync(join(tmpdir(), 'prompt-r1-train-graph-'))
+  try {
+    g.save(dir, 'model.onnx')
+    // float64 graphs run unoptimised: the CPU fusions are float-only or round constants to float32.
+    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: float === 'float64' ? 'disabled' : 'all' })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+interface Sessions { train: NativeSession; forward: NativeSession; sft: NativeSession | null }
+
 export class PolicyModel {
+  /** The gradient output buffers, one per trainable parameter, reused by every step. */
+  private readonly gradBuffers: Map<string, FloatArray>
+  /** The sessions of each packed length used so far. */
+  private readonly sessions = new Map<number, Promise<Sessions>>()
+
   private constructor(
     readonly config: Qwen3Config,
     readonly float: FloatType,
@@ -76,11 +150,13 @@ export class PolicyModel {
     readonly params: Map<string, FloatArray>,
     /** Their initial values (the reference policy of full fine-tuning). */
     readonly initial: Map<string, FloatArray>,
+    /** Every base weight the graphs read: the frozen ones (LoRA), or the parameters themselves (full fine-tuning). */
+    private readonly weights: Map<string, FloatArray>,
     private readonly shapes: Map<string, number[]>,
-    private readonly train: ort.InferenceSession,
-    private readonly forward: ort.InferenceSession,
-    private readonly sft: ort.InferenceSession | null,
-  ) {}
+    private readonly options: PolicyModelOptions,
+  ) {
+    this.gradBuffers = new Map([...params].map(([name, v]) => [name, this.floats(v.length)]))
+  }
 
   static async create(c: Qwen3Config, load: (name: string) => FloatArray, options: PolicyModelOptions): Promise<PolicyModel> {
     const float = options.float ?? 'float32'
@@ -89,85 +165,106 @@ export class PolicyModel {
       if (float === 'float32') return v instanceof Float32Array ? v : Float32Array.from(v)
       return v instanceof Float64Array ? v : Float64Array.from(v)
     }
-    const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => {
-      const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
-      const { graph: g, adapters, residualStream } = buildQwen3(c, loadAs, { float, logits: 'all', lora, weightsAsInputs: !lora })
-      g.outputs.length = 0 // the KV cache outputs are not needed here
-      const params = lora ? adapters.flatMap((a) => [a.a, a.b]) : [...qwen3WeightShapes(c).keys()]
-      const logits = 'logits' // [B, L, V]
-      if (head === 'logprobs') {
-        const targets = g.input('targets', 'int64', ['batch_size', 'sequence_length'])
-        exposeOutput(g, 'token_logprobs', tokenLogprobs(g, logits, targets, c.vocabSize).tokenLogp, float, ['batch_size', 'sequence_length'])
-      } else {
-        const { loss, tokenLogp, metrics } = addGrpoLoss(g, logits, c.vocabSize, lossOptions)
-        const grads = grad(g, loss, params, { recompute: options.recompute ? residualStream : undefined })
-        exposeOutput(g, 'loss', loss, float, [])
-        exposeOutput(g, 'token_logprobs', tokenLogp, float, ['batch_size', 'sequence_length'])
-        for (const [name, value] of Object.entries(metrics)) exposeOutput(g, `metric.${name}`, value, float, [])
-        for (const p of params) exposeOutput(g, `grad.${p}`, grads.get(p)!, float, g.inputs.find((i) => i.name === p)!.shape)
-      }
-      return { g, adapters, params }
-    }
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1,
-      // float64 graphs run unoptimised: the CPU fusions are float-only or round constants to float32.
-      graphOptimizationLevel: float === 'float64' ? 'disabled' : 'all',
-    }
-    const train = built('train')
-    const forward = built('logprobs')
-    const shapes = new Map(train.params.map((p) => [p, train.g.inputs.find((i) => i.name === p)!.shape as number[]]))
+    const weights = new Map([...qwen3WeightShapes(c).keys()].map((name) => [name, loadAs(name)]))
+    const shapes = new Map(qwen3WeightShapes(c))
+    // The adapters' names and shapes, from the graph builder (the smallest packed graph; no session).
+    const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
+    const { adapters } = buildQwen3(c, loadAs, { float, lora, weightsAsInputs: true, packed: { length: 16, chunk: 16 } })
     const params = new Map<string, FloatArray>()
     if (options.lora) {
       // PEFT's initialisation: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming-uniform, a = sqrt 5), B = 0, so training starts at the base model.
       const random = seededRandom(options.seed ?? 0)
       const make = (n: number) => (float === 'float32' ? new Float32Array(n) : new Float64Array(n))
-      for (const a of train.adapters) {
+      for (const a of adapters) {
         const bound = 1 / Math.sqrt(a.inFeatures)
         params.set(a.a, make(a.rank * a.inFeatures).map(() => (2 * random() - 1) * bound))
         params.set(a.b, make(a.outFeatures * a.rank))
+        shapes.set(a.a, [a.rank, a.inFeatures])
+        shapes.set(a.b, [a.outFeatures, a.rank])
       }
     } else {
-      for (const name of train.params) params.set(name, loadAs(name).slice())
+      for (const [name, w] of weights) params.set(name, w)
     }
     const initial = new Map([...params].map(([k, v]) => [k, v.slice()]))
-    const [trainSession, forwardSession, sftSession] = await Promise.all([
-      ort.InferenceSession.create(train.g.toBytes(), sessionOptions),
-      ort.InferenceSession.create(forward.g.toBytes(), sessionOptions),
-      // The same graph with the NLL as its loss; it reads the same parameter values.
-      options.sft ? ort.InferenceSession.create(built('train', { ...options.loss, objective: 'sft' }).g.toBytes(), sessionOptions) : null,
-    ])
     const scale = options.lora ? options.lora.alpha / options.lora.rank : 0
-    return new PolicyModel(c, float, train.adapters, scale, params, initial, shapes, trainSession, forwardSession, sftSession)
+    return new PolicyModel(c, float, adapters, scale, params, initial, weights, shapes, { ...options, float })
+  }
+
+  /** The sessions for packed length `length`, built on first use. */
+  private sessionsFor(length: number): Promise<Sessions> {
+    let sessions = this.sessions.get(length)
+    if (!sessions) this.sessions.set(length, (sessions = this.buildSessions(length)))
+    return sessions
+  }
+
+  private async buildSessions(length: number): Promise<Sessions> {
+    const { float, options, config: c } = this
+    const chunk = Math.min(length, CHUNK)
+    const recompute = options.recompute ?? activationBytes(c, length) > totalmem() / 4
+    const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => {
+      const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
+      const qwen = buildQwen3(c, () => { throw new Error('training graphs read every weight as an input') }, {
+        float, lora, weightsAsInputs: true, packed: { length, chunk },
+      })
+      const g = qwen.graph
+      const targets = g.input('targets', 'int64', [length])
+      const withEntropy = head === 'train' && !!lossOptions.entropyCoef
+      const { tokenLogp, entropy, segments } = chunkedTokenLogprobs(g, qwen.hidden, qwen.headWeight, targets, length, chunk, withEntropy)
+      exposeOutput(g, 'token_logprobs', tokenLogp, float, [length])
+      if (head === 'train') {
+        const params = [...this.params.keys()]
+        const { loss, metrics } = addGrpoLoss(g, { tokenLogp, entropy, length }, lossOptions)
+        // the LM head in chunks is recomputed once there are several (one [length, V] chunk is kept)
+        const grads = grad(g, loss, params, { recompute: [...(recompute ? layerSegments(qwen.residualStream) : []), ...(segments.length > 1 ? segments : [])] })
+        exposeOutput(g, 'loss', loss, float, [])
+        for (const [name, value] of Object.entries(metrics)) exposeOutput(g, `metric.${name}`, value, float, [])
+        for (const p of params) exposeOutput(g, `grad.${p}`, grads.get(p)!, float, this.shapes.get(p)!)
+      }
+      return g
+    }
+    const session = (g: Graph) => sessionOf(g, float, options.session)
+    return {
+      train: await session(built('train')),
+      forward: await session(built('logprobs')),
+      // The same graph with the NLL as its loss; it reads the same parameter values.
+      sft: options.sft ? await session(built('train', { ...options.loss, objective: 'sft' })) : null,
+    }
   }
 
   /** The shape of a trainable parameter. */
   shape(name: string): number[] { return this.shapes.get(name)! }
 
-  /** Float tensor of the model's type. */
-  tensor(data: ArrayLike<number>, dims: number[]): ort.Tensor {
-    return this.float === 'float32' ? new ort.Tensor('float32', Float32Array.from(data), dims) : new ort.Tensor('float64', Float64Array.from(data), dims)
+  private floats(n: number): FloatArray { return this.float === 'float32' ? new Float32Array(n) : new Float64Array(n) }
+
+  /** A tensor of the model's float type over `data` itself when it has that type, else over a converted copy. */
+  private tensor(data: ArrayLike<number>, dims: number[]): NativeTensor {
+    const Type = this.float === 'float32' ? Float32Array : Float64Array
+    return { type: this.float, dims, data: data instanceof Type ? data : Type.from(data) }
   }
 
-  private feeds(batch: PackedBatch, params: Map<string, FloatArray>, adaptersOn: boolean): Record<string, ort.Tensor> {
-    const { B, L } = batch
-    const int64 = (values: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [B, L])
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: int64(batch.inputIds), attention_mask: int64(batch.attentionMask), position_ids: int64(batch.positionIds),
-      targets: int64(batch.targets),
+  /** The inputs of a run: the batch, every weight (`params` over the base ones: current, or the initial values), the LoRA scale. */
+  private inputs(batch: PackedBatch, params: Map<string, FloatArray>, adaptersOn: boolean): [string, NativeTensor][] {
+    const int64 = (values: number[]): NativeTensor => ({ type: 'int64', dims: [batch.length], data: BigInt64Array.from(values, BigInt) })
+    const inputs: [string, NativeTensor][] = [
+      ['input_ids', int64(batch.inputIds)], ['position_ids', int64(batch.positionIds)], ['segment_ids', int64(batch.segmentIds)],
+      ['targets', int64(batch.targets)],
+    ]
+    for (const [name, w] of this.weights) inputs.push([name, this.tensor(params.get(name) ?? w, this.shapes.get(name)!)])
+    if (this.adapters.length) {
+      for (const a of this.adapters) for (const name of [a.a, a.b]) inputs.push([name, this.tensor(params.get(name)!, this.shapes.get(name)!)])
+      inputs.push(['lora_scale', this.tensor([adaptersOn ? this.loraScale : 0], [])])
     }
-    const { numLayers, numKvHeads, headDim } = this.config
-    for (let i = 0; i < numLayers; i++) for (const kv of ['key', 'value']) feeds[`past_key_values.${i}.${kv}`] = this.tensor([], [B, numKvHeads, 0, headDim])
-    for (const [name, v] of params) feeds[name] = new ort.Tensor(this.float, v, this.shapes.get(name)!)
-    if (this.adapters.length) feeds.lora_scale = this.tensor([adaptersOn ? this.loraScale : 0], [])
-    return feeds
+    return inputs
   }
 
-  /** Token log-probabilities [B * L] under the current parameters, or under the reference policy. */
+  /** Token log-probabilities [length] of a packed batch under the current parameters, or under the reference policy. */
   async tokenLogprobs(batch: PackedBatch, policy: 'current' | 'reference' = 'current'): Promise<FloatArray> {
     const reference = policy === 'reference'
     const params = reference && !this.adapters.length ? this.initial : this.params
-    const out = await this.forward.run(this.feeds(batch, params, !reference))
-    return out.token_logprobs.data as FloatArray
+    const out = this.floats(batch.length)
+    const { forward } = await this.sessionsFor(batch.length)
+    await forward.run(this.inputs(batch, params, !reference), [['token_logprobs', this.tensor(out, [batch.length])]])
+    return out
   }
 
   /**
@@ -178,43 +275,51 @@ export class PolicyModel {
     batch: PackedBatch, x: { advantages: ArrayLike<number>; oldLogprobs: ArrayLike<number>; refLogprobs: ArrayLike<number>; weights: TokenWeights },
     objective: 'grpo' | 'sft' = 'grpo',
   ): Promise<StepResult> {
-    const session = objective === 'sft' ? this.sft ?? fail('this model was created without the sft objective') : this.train
-    const { B, L } = batch
-    const feeds = {
-      ...this.feeds(batch, this.params, true),
-      loss_weights: this.tensor(x.weights.loss, [B, L]),
-      token_weights: this.tensor(x.weights.token, [B, L]),
-      advantages: this.tensor(x.advantages, [B, L]),
-      old_logprobs: this.tensor(x.oldLogprobs, [B, L]),
-      ref_logprobs: this.tensor(x.refLogprobs, [B, L]),
-    }
-    const out = await session.run(feeds)
-    const metrics = {} as Record<LossMetric, number>
-    for (const key of Object.keys(out)) if (key.startsWith('metric.')) metrics[key.slice(7) as LossMetric] = Number(out[key].data[0])
-    const grads = new Map([...this.params.keys()].map((p) => [p, out[`grad.${p}`].data as FloatArray]))
-    return { loss: Number(out.loss.data[0]), metrics, grads, tokenLogprobs: out.token_logprobs.data as FloatArray }
+    const sessions = await this.sessionsFor(batch.length)
+    const session = objective === 'sft' ? sessions.sft ?? fail('this model was created without the sft objective') : sessions.train
+    const rows = (data: ArrayLike<number>) => this.tensor(data, [batch.length])
+    const inputs: [string, NativeTensor][] = [
+      ...this.inputs(batch, this.params, true),
+      ['loss_weights', rows(x.weights.loss)], ['token_weights', rows(x.weights.token)], ['advantages', rows(x.advantages)],
+      ['old_logprobs', rows(x.oldLogprobs)], ['ref_logprobs', rows(x.refLogprobs)],
+    ]
+    const loss = this.floats(1)
+    const tokenLogp = this.floats(batch.length)
+    const metricNames = session.outputs.filter((o) => o.name.startsWith('metric.')).map((o) => o.name)
+    const metricValues = metricNames.map(() => this.floats(1))
+    await session.run(inputs, [
+      ['loss', this.tensor(loss, [])], ['token_logprobs', rows(tokenLogp)],
+      ...metricNames.map((name, i): [string, NativeTensor] => [name, this.tensor(metricValues[i], [])]),
+      ...[...this.gradBuffers].map(([name, g]): [string, NativeTensor] => [`grad.${name}`, this.tensor(g, this.shapes.get(name)!)]),
+    ])
+    const metrics = Object.fromEntries(metricNames.map((name, i) => [name.slice(7), metricValues[i][0]])) as Record<LossMetric, number>
+    return { loss: loss[0], metrics, grads: this.gradBuffers, tokenLogprobs: tokenLogp }
   }
 
-  /** The effective weights W + s B A of every adapted weight (LoRA), or every trained weight (full). */
-  mergedWeights(load: (name: string) => FloatArray): Map<string, FloatArray> {
-    if (!this.adapters.length) return new Map([...this.params].map(([k, v]) => [k, v.slice()]))
-    const merged = new Map<string, FloatArray>()
-    for (const ad of this.adapters) {
-      const w = load(ad.weight).slice()
-      const A = this.params.get(ad.a)!, Bm = this.params.get(ad.b)!
-      for (let o = 0; o < ad.outFeatures; o++) {
-        for (let i = 0; i < ad.inFeatures; i++) {
-          let s = 0
-          for (let r = 0; r < ad.rank; r++) s += Bm[o * ad.rank + r] * A[r * ad.inFeatures + i]
-          w[o * ad.inFeatures + i] += this.loraScale * s
-        }
+  /** The effective value of base weight `name`: W + s B A where it is adapted (LoRA), the trained weight (full), else the base one. */
+  mergedWeight(name: string, load: (name: string) => FloatArray): FloatArray {
+    if (!this.adapters.length) return this.params.get(name) ?? load(name)
+    const ad = this.adapters.find((a) => a.weight === name)
+    if (!ad) return load(name)
+    const w = load(name).slice()
+    const A = this.params.get(ad.a)!, Bm = this.params.get(ad.b)!
+    for (let o = 0; o < ad.outFeatures; o++) {
+      const row = w.subarray(o * ad.inFeatures, (o + 1) * ad.inFeatures)
+      for (let r = 0; r < ad.rank; r++) {
+        const coef = this.loraScale * Bm[o * ad.rank + r]
+        const a = A.subarray(r * ad.inFeatures, (r + 1) * ad.inFeatures)
+        for (let i = 0; i < row.length; i++) row[i] += coef * a[i]
       }
-      merged.set(ad.weight, w)
     }
-    return merged
+    return w
   }
 
-  async dispose() { await Promise.all([this.train.release(), this.forward.release(), this.sft?.release()]) }
+  async dispose() {
+    for (const sessions of this.sessions.values()) {
+      const { train, forward, sft } = await sessions
+      for (const session of [train, forward, sft]) session?.release()
+    }
+  }
 }
 
 const fail = (message: string): never => { throw new Error(message) }

@@ -37,7 +37,8 @@ export function lrFactor(s: LrSchedule, t: number): number {
   return s.minRatio + (1 - s.minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress))
 }
 
-export interface AdamWState { step: number; m: Map<string, Float64Array>; v: Map<string, Float64Array> }
+/** The moments are kept in each parameter's own type (as torch keeps them): float32 for a float32 model. */
+export interface AdamWState { step: number; m: Map<string, FloatArray>; v: Map<string, FloatArray> }
 
 export class AdamW {
   state: AdamWState = { step: 0, m: new Map(), v: new Map() }
@@ -60,8 +61,9 @@ export class AdamW {
       if (!g) throw new Error(`no gradient for ${name}`)
       let m = this.state.m.get(name), v = this.state.v.get(name)
       if (!m || !v) {
-        this.state.m.set(name, (m = new Float64Array(p.length)))
-        this.state.v.set(name, (v = new Float64Array(p.length)))
+        const Type = p instanceof Float32Array ? Float32Array : Float64Array
+        this.state.m.set(name, (m = new Type(p.length)))
+        this.state.v.set(name, (v = new Type(p.length)))
       }
       for (let i = 0; i < p.length; i++) {
         const gi = g[i] * clip
@@ -75,11 +77,11 @@ export class AdamW {
   }
 }
 
-/** Adds `grads` into `into`, in float64 (gradient accumulation over micro-batches). */
-export function accumulate(into: Map<string, Float64Array>, grads: Map<string, FloatArray>) {
+/** Adds `grads` into `into`, in the gradients' own type (gradient accumulation over micro-batches, as torch accumulates .grad). */
+export function accumulate(into: Map<string, FloatArray>, grads: Map<string, FloatArray>) {
   for (const [name, g] of grads) {
     const acc = into.get(name)
     if (acc) for (let i = 0; i < g.length; i++) acc[i] += g[i]
-    else into.set(name, Float64Array.from(g))
+    else into.set(name, g.slice())
   }
 }

@@ -5,24 +5,30 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getFile, putFile } from '../../shared/blob/files.ts'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { FloatArray } from '../engine/onnx.ts'
 import { qwen3WeightShapes } from '../engine/qwen3.ts'
-import { SafetensorsFolder, type TensorToWrite, writeSafetensors } from '../engine/safetensors.ts'
+import { SafetensorsFolder, type TensorToWrite, writeSafetensors, writeWeights } from '../engine/safetensors.ts'
 import type { Checkpoint } from '../engine/checkpoint.ts'
 import type { LoraOptions, PolicyModel } from './model.ts'
 import type { AdamW } from './optim.ts'
 
 const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']
 
-/** Writes the merged model: every base weight, with the trained ones replaced, as float32 safetensors. */
-export function writeMergedModel(base: Checkpoint, model: PolicyModel, outDir: string): string {
+/**
+ * Writes the merged model: every base weight, the trained ones replaced, in the base checkpoint's
+ * dtype (bf16 stays bf16), sharded as Hugging Face shards (model-0000N-of-0000M.safetensors and
+ * the index, past `maxShardBytes`). Each weight is merged as its turn to be written comes, so no
+ * more than one weight is held besides the model.
+ */
+export function writeMergedModel(base: Checkpoint, model: PolicyModel, outDir: string, maxShardBytes?: number): string {
   mkdirSync(outDir, { recursive: true })
-  const load = (name: string) => base.weights.read(name, 'float32')
-  const merged = model.mergedWeights(load)
   const tensors: Record<string, TensorToWrite> = {}
-  for (const [name, shape] of qwen3WeightShapes(base.config)) tensors[name] = { dtype: 'F32', shape, data: merged.get(name) ?? load(name) }
-  writeSafetensors(join(outDir, 'model.safetensors'), tensors)
+  for (const [name, shape] of qwen3WeightShapes(base.config)) {
+    tensors[name] = { dtype: base.weights.entry(name).dtype, shape, data: () => [model.mergedWeight(name, (n) => base.weights.read(n, 'float32'))] }
+  }
+  writeWeights(outDir, tensors, maxShardBytes)
   for (const file of MODEL_FILES) if (existsSync(join(base.dir, file))) copyFileSync(join(base.dir, file), join(outDir, file))
   return outDir
 }
@@ -98,10 +104,11 @@ export async function saveTrainState(store: BlobStore, prefix: string, model: Po
   try {
     writeSafetensors(join(tmp, files[0]), paramTensors(model.params, model))
     const moments: Record<string, TensorToWrite> = {}
-    for (const [name, m] of optimizer.state.m) moments[`m.${name}`] = { dtype: 'F64', shape: [m.length], data: m }
-    for (const [name, v] of optimizer.state.v) moments[`v.${name}`] = { dtype: 'F64', shape: [v.length], data: v }
+    const dtype = (x: FloatArray): 'F32' | 'F64' => (x instanceof Float32Array ? 'F32' : 'F64')
+    for (const [name, m] of optimizer.state.m) moments[`m.${name}`] = { dtype: dtype(m), shape: [m.length], data: m }
+    for (const [name, v] of optimizer.state.v) moments[`v.${name}`] = { dtype: dtype(v), shape: [v.length], data: v }
     writeSafetensors(join(tmp, files[1]), moments)
-    for (const file of files) await store.put(`${dir}/${file}`, readFileSync(join(tmp, file)))
+    for (const file of files) await putFile(store, `${dir}/${file}`, join(tmp, file))
   } finally {
     rmSync(tmp, { recursive: true, force: true })
   }
@@ -119,28 +126,26 @@ export async function latestTrainState(store: BlobStore, prefix: string): Promis
   return { dir: key.slice(0, -'/manifest.json'.length), manifest: JSON.parse(new TextDecoder().decode(await readAll(body!))) }
 }
 
-/** Restores parameters and optimizer state in place from a checkpoint directory. */
+/** Restores parameters and optimizer state in place from a checkpoint directory (each file streamed to disk, read tensor by tensor). */
 export async function loadTrainState(store: BlobStore, dir: string, model: PolicyModel, optimizer: AdamW, manifest: TrainManifest): Promise<void> {
-  const read = async (file: string) => parseSafetensors(await readAll((await store.get(`${dir}/${file}`))!))
-  const params = await read('params.safetensors')
-  for (const [name, v] of model.params) v.set(params.get(name) ?? fail(`checkpoint lacks ${name}`))
-  const moments = await read('optimizer.safetensors')
-  optimizer.state = { step: manifest.optimizerStep, m: new Map(), v: new Map() }
-  for (const [key, v] of moments) (key.startsWith('m.') ? optimizer.state.m : optimizer.state.v).set(key.slice(2), Float64Array.from(v))
-}
-
-const fail = (message: string): never => { throw new Error(message) }
-
-/** Reads the F32/F64 tensors of a safetensors file held in memory. */
-function parseSafetensors(bytes: Uint8Array): Map<string, FloatArray> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const headerLength = Number(view.getBigUint64(0, true))
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)))
-  const out = new Map<string, FloatArray>()
-  for (const [name, t] of Object.entries(header as Record<string, { dtype: string; data_offsets: [number, number] }>)) {
-    if (name === '__metadata__') continue
-    const raw = bytes.slice(8 + headerLength + t.data_offsets[0], 8 + headerLength + t.data_offsets[1])
-    out.set(name, t.dtype === 'F64' ? new Float64Array(raw.buffer) : new Float32Array(raw.buffer))
+  const tmp = mkdtempSync(join(tmpdir(), 'prompt-r1-state-'))
+  try {
+    const read = async (file: string) => {
+      if (!(await getFile(store, `${dir}/${file}`, join(tmp, file)))) throw new Error(`checkpoint ${dir} lacks ${file}`)
+      return new SafetensorsFolder(tmp, file)
+    }
+    const params = await read('params.safetensors')
+    for (const [name, v] of model.params) {
+      if (!params.tensors.has(name)) throw new Error(`checkpoint ${dir} lacks ${name}`)
+      v.set(params.read(name, model.float))
+    }
+    const moments = await read('optimizer.safetensors')
+    optimizer.state = { step: manifest.optimizerStep, m: new Map(), v: new Map() }
+    for (const [key, entry] of moments.tensors) {
+      const values = moments.read(key, entry.dtype === 'F64' ? 'float64' : 'float32')
+      ;(key.startsWith('m.') ? optimizer.state.m : optimizer.state.v).set(key.slice(2), values)
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
   }
-  return out
 }

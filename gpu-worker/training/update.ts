@@ -2,7 +2,7 @@
 // up: each micro-batch's loss weights are normalised over the whole mini-batch.
 import type { FloatArray } from '../engine/onnx.ts'
 import { type Aggregation, type LossMetric, MAX_METRICS, MIN_METRICS, lossWeights } from './loss.ts'
-import { type PackedBatch, type PolicyModel, type TrainRow, packBatch } from './model.ts'
+import { type PackedBatch, type PolicyModel, type TrainRow, packBatch, perPosition } from './model.ts'
 import { type AdamW, accumulate } from './optim.ts'
 
 export interface ScoredRow extends TrainRow { advantage: number }
@@ -16,29 +16,54 @@ export interface MicroBatch {
 }
 
 
-/** Packs rows into micro-batches and records, before any update, the old and (if needed) reference logprobs. */
-export async function prepareMicroBatches(model: PolicyModel, rows: ScoredRow[], size: number, padId: number, withReference: boolean): Promise<MicroBatch[]> {
+/** `rows` as `parts` consecutive groups whose sizes differ by at most one (the first ones larger). */
+export function splitEvenly<T>(rows: T[], parts: number): T[][] {
+  if (parts < 1 || parts > rows.length) throw new Error(`cannot split ${rows.length} rows into ${parts} mini-batches`)
+  const out: T[][] = []
+  for (let k = 0, start = 0; k < parts; k++) {
+    const size = Math.floor(rows.length / parts) + (k < rows.length % parts ? 1 : 0)
+    out.push(rows.slice(start, (start += size)))
+  }
+  return out
+}
+
+/**
+ * Rows grouped into micro-batches of at most `tokens` positions each (a micro-batch is packed into
+ * one row, model.ts): longest first, each row into the first micro-batch it fits, so short rows
+ * share a run; a row longer than the budget runs alone. Deterministic (ties keep the rows' order).
+ */
+export function tokenBudgetBatches<T extends TrainRow>(rows: T[], tokens: number): T[][] {
+  const positions = (r: TrainRow) => r.tokens.length - 1
+  const order = rows.map((r, i) => ({ r, i })).sort((a, b) => positions(b.r) - positions(a.r) || a.i - b.i)
+  const batches: { rows: T[]; used: number }[] = []
+  for (const { r } of order) {
+    const fits = batches.find((b) => b.used + positions(r) <= tokens)
+    if (fits) { fits.rows.push(r); fits.used += positions(r) }
+    else batches.push({ rows: [r], used: positions(r) })
+  }
+  return batches.map((b) => b.rows)
+}
+
+/** Packs rows into micro-batches of at most `tokens` positions and records, before any update, the old and (if needed) reference logprobs. */
+export async function prepareMicroBatches(model: PolicyModel, rows: ScoredRow[], tokens: number, padId: number, withReference: boolean): Promise<MicroBatch[]> {
   const out: MicroBatch[] = []
-  for (let i = 0; i < rows.length; i += size) {
-    const part = rows.slice(i, i + size)
+  for (const part of tokenBudgetBatches(rows, tokens)) {
     const batch = packBatch(part, padId)
     const oldLogprobs = await model.tokenLogprobs(batch, 'current')
-    const refLogprobs = withReference ? await model.tokenLogprobs(batch, 'reference') : new Float64Array(batch.B * batch.L)
-    const advantages = part.flatMap((r) => new Array<number>(batch.L).fill(r.advantage))
+    const refLogprobs = withReference ? await model.tokenLogprobs(batch, 'reference') : new Float64Array(batch.length)
+    const advantages = perPosition(batch, part.map((r) => r.advantage))
     out.push({ batch, advantages, oldLogprobs, refLogprobs })
   }
   return out
 }
 
 /** Micro-batches of demonstrations for the supervised objective, which reads no advantages or old/reference logprobs. */
-export function demonstrationBatches(rows: TrainRow[], size: number, padId: number): MicroBatch[] {
-  const out: MicroBatch[] = []
-  for (let i = 0; i < rows.length; i += size) {
-    const batch = packBatch(rows.slice(i, i + size), padId)
-    const zeros = new Float64Array(batch.B * batch.L)
-    out.push({ batch, advantages: Array.from(zeros), oldLogprobs: zeros, refLogprobs: zeros })
-  }
-  return out
+export function demonstrationBatches(rows: TrainRow[], tokens: number, padId: number): MicroBatch[] {
+  return tokenBudgetBatches(rows, tokens).map((part) => {
+    const batch = packBatch(part, padId)
+    const zeros = new Float64Array(batch.length)
+    return { batch, advantages: Array.from(zeros), oldLogprobs: zeros, refLogprobs: zeros }
+  })
 }
 
 export interface UpdateResult { loss: number; metrics: Record<LossMetric, number>; gradNorm: number; lr: number }
@@ -48,7 +73,7 @@ export async function optimizerStep(
   model: PolicyModel, optimizer: AdamW, micro: MicroBatch[], aggregation: Aggregation, objective: 'grpo' | 'sft' = 'grpo',
 ): Promise<UpdateResult> {
   const weights = lossWeights(micro.map((m) => m.batch), aggregation)
-  const grads = new Map<string, Float64Array>()
+  const grads = new Map<string, FloatArray>()
   const metrics = {} as Record<LossMetric, number>
   let loss = 0
   for (const [k, m] of micro.entries()) {

@@ -142,7 +142,12 @@ describePostgres('edge API', () => {
     expect(events.json.data.slice(0, 2).map((e: any) => e.message)).toEqual(['Created train job', 'Files validated'])
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { training_file: file.json.id } }), 400, 'missing_required_parameter', 'model')
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, seed: 'x' } }), 400, 'invalid_parameter', 'seed')
-    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { group_size: 1 } } } } }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.group_size')
+    const grpo = (hyperparameters: object) => ({ model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters } } })
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: grpo({ group_size: 0 }) }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.group_size')
+    // the rollout limits and the mini-batches are checked against each other
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: grpo({ group_size: 2, prompts_per_step: 2, updates_per_step: 5 }) }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.updates_per_step')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: grpo({ max_new_tokens_per_turn: 4096, max_context_tokens: 2048 }) }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.max_new_tokens_per_turn')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: grpo({ micro_batch_tokens: 10 }) }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.micro_batch_tokens')
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { lr: 1 } } } } }), 400, 'unknown_parameter', 'method.grpo.hyperparameters.lr')
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'dpo' } } }), 400, 'invalid_parameter', 'method.type')
     // another tenant's file is not there for tenant B

@@ -14,6 +14,7 @@ import { firstTurnText, userContentForQuestion } from '../../shared/protocol/tem
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { relativeError } from '../engine/reference.ts'
 import { engineLogits, live, liveLogits, liveSkipReason, removeTempDirs, tempDir } from './helpers.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 afterAll(removeTempDirs)
 
@@ -24,7 +25,7 @@ describe.skipIf(skip !== null)('exports load in transformers (live)', () => {
     const baseDir = tempDir()
     makeTinyCheckpoint(baseDir, { seed: 14, tokenizer: 'qwen3', hiddenSize: 32, numHeads: 4, numKvHeads: 2, headDim: 8, intermediateSize: 48, tieWordEmbeddings: true })
     const base = openCheckpoint(baseDir)
-    const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), {
+    const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), { session: TEST_ENGINE,
       lora: { rank: 4, alpha: 8, targets: ['q', 'v', 'down'] }, loss: GRPO_LOSS_DEFAULTS, seed: 3,
     })
     for (const [name, v] of model.params) if (name.endsWith('lora_B.weight')) v.forEach((_, i) => (v[i] = Math.sin(i + name.length) * 0.1))

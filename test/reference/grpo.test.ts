@@ -10,11 +10,12 @@ import { openCheckpoint } from '../../gpu-worker/engine/checkpoint.ts'
 import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { type Aggregation, GRPO_LOSS_DEFAULTS, type GrpoLossOptions, lossWeights } from '../../gpu-worker/training/loss.ts'
 import type { LoraTarget } from '../../gpu-worker/engine/qwen3.ts'
-import { PolicyModel, packBatch } from '../../gpu-worker/training/model.ts'
+import { PolicyModel, packBatch, perPosition, perSequence } from '../../gpu-worker/training/model.ts'
 import { ADAMW_DEFAULTS, AdamW } from '../../gpu-worker/training/optim.ts'
 import { loadAdapter } from '../../gpu-worker/training/state.ts'
 import { relativeError } from '../engine/reference.ts'
 import { fixture, reference } from './helpers.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 interface Result { loss: number; metrics?: Record<string, number>; old_logprobs: number[][]; ref_logprobs: number[][] }
 const grpo = () => JSON.parse(readFileSync(fixture('grpo', 'grpo.json'), 'utf8')) as {
@@ -28,7 +29,7 @@ const PEFT_TARGETS: Record<string, LoraTarget> = { q_proj: 'q', k_proj: 'k', v_p
 async function policy(lora: boolean, loss: GrpoLossOptions) {
   const f = grpo()
   const base = openCheckpoint(fixture('grpo', 'base'))
-  const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), {
+  const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), { session: TEST_ENGINE,
     loss, lora: lora ? { rank: f.lora.rank, alpha: f.lora.alpha, targets: f.lora.targets.map((t) => PEFT_TARGETS[t]) } : undefined,
   })
   if (lora) loadAdapter(model, fixture('grpo', 'adapter'))
@@ -38,9 +39,10 @@ async function policy(lora: boolean, loss: GrpoLossOptions) {
 async function ourStep(model: PolicyModel, result: Result, aggregation: Aggregation) {
   const f = grpo()
   const batch = packBatch(f.rows, f.pad)
-  const advantages = f.advantages.flatMap((a) => new Array<number>(batch.L).fill(a))
+  // the reference's [B, L] rows (right-padded) become the packed row's spans
   return model.gradients(batch, {
-    advantages, oldLogprobs: result.old_logprobs.flat(), refLogprobs: result.ref_logprobs.flat(), weights: lossWeights([batch], aggregation)[0],
+    advantages: perPosition(batch, f.advantages), oldLogprobs: perPosition(batch, result.old_logprobs), refLogprobs: perPosition(batch, result.ref_logprobs),
+    weights: lossWeights([batch], aggregation)[0],
   })
 }
 
@@ -76,14 +78,18 @@ const VERL_LOSS = (): GrpoLossOptions => {
 }
 
 describe(`GRPO against PyTorch (fixtures: ${reference().source})`, () => {
-  it("packs the rows as the reference does: position i predicts token i + 1, the environment tokens' loss mask 0", () => {
+  it("packs the rows as the reference lays them out: position i predicts token i + 1, the environment tokens' loss mask 0", () => {
     const f = grpo()
     const batch = packBatch(f.rows, f.pad)
-    const grid = (flat: number[]) => Array.from({ length: batch.B }, (_, b) => flat.slice(b * batch.L, (b + 1) * batch.L))
-    expect(grid(batch.inputIds)).toEqual(f.packed.input_ids)
-    expect(grid(batch.targets)).toEqual(f.packed.targets)
-    expect(grid(batch.attentionMask)).toEqual(f.packed.attention_mask)
-    expect(grid(batch.lossMask)).toEqual(f.packed.loss_mask)
+    // each sequence's span holds the real positions of its right-padded reference row
+    const real = f.packed.attention_mask.map((row) => row.reduce((a, b) => a + b, 0))
+    expect(batch.spans.map((s) => s.length)).toEqual(real)
+    const rows = (ours: number[], theirs: number[][]) => expect(perSequence(batch, ours)).toEqual(theirs.map((row, b) => row.slice(0, real[b])))
+    rows(batch.inputIds, f.packed.input_ids)
+    rows(batch.targets, f.packed.targets)
+    rows(batch.lossMask, f.packed.loss_mask)
+    rows(batch.positionIds, f.packed.input_ids.map((row) => row.map((_, i) => i)))
+    expect(perSequence(batch, batch.segmentIds)).toEqual(real.map((n, b) => new Array(n).fill(b + 1)))
   })
 
   for (const lora of [true, false]) {

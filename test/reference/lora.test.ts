@@ -14,6 +14,7 @@ import { type LoraOptions, PolicyModel } from '../../gpu-worker/training/model.t
 import { loadAdapter, writeAdapter, writeMergedModel } from '../../gpu-worker/training/state.ts'
 import { relativeError } from '../engine/reference.ts'
 import { engineLogits, fixture, live, liveLogits, liveSkipReason, reference, removeTempDirs, tempDir } from './helpers.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 afterAll(removeTempDirs)
 
@@ -22,7 +23,7 @@ const LORA = (): LoraOptions => ({ rank: expected().rank, alpha: expected().alph
 
 async function peftModel() {
   const base = openCheckpoint(fixture('lora', 'base'))
-  const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), { lora: LORA(), loss: GRPO_LOSS_DEFAULTS })
+  const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), { session: TEST_ENGINE, lora: LORA(), loss: GRPO_LOSS_DEFAULTS })
   loadAdapter(model, fixture('lora', 'adapter'))
   return { base, model }
 }
@@ -58,7 +59,7 @@ describe(`LoRA against PEFT (fixtures: ${reference().source})`, () => {
 
   it('refuses an adapter whose scaling differs from the model', async () => {
     const base = openCheckpoint(fixture('lora', 'base'))
-    const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), { lora: { ...LORA(), alpha: 2 * LORA().alpha }, loss: GRPO_LOSS_DEFAULTS })
+    const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), { session: TEST_ENGINE, lora: { ...LORA(), alpha: 2 * LORA().alpha }, loss: GRPO_LOSS_DEFAULTS })
     try {
       expect(() => loadAdapter(model, fixture('lora', 'adapter'))).toThrow(/lora_alpha 16 \(scaling 4\); the model has rank 4, scaling 8/)
     } finally {

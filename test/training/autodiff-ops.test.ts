@@ -61,6 +61,12 @@ const CASES: Case[] = [
     name: 'Gather rows, repeated indices', inputs: { a: { shape: [5, 3] } },
     build: (g, x) => g.gather(x.a, g.constant([1, 4, 1, 0, 4, 4], 'int64', [2, 3])),
   },
+  {
+    name: 'GatherElements (repeated indices)', inputs: { a: { shape: [3, 5] } },
+    build: (g, x) => g.gatherElements(x.a, g.constant([4, 0, 4, 1, 2, 2, 2, 3, 0, 1, 1, 4], 'int64', [3, 4]), 1),
+  },
+  { name: 'ReduceLogSumExp keepdims 0', inputs: { a: { shape: [2, 3, 4] } }, build: (g, x) => g.reduceLogSumExp(x.a, [1], 0) },
+  { name: 'ReduceLogSumExp keepdims 1', inputs: { a: { shape: [2, 3, 4] } }, build: (g, x) => g.reduceLogSumExp(x.a, [-1], 1) },
   { name: 'Reshape', inputs: { a: { shape: [2, 3, 4] } }, build: (g, x) => g.reshape(x.a, g.ints([4, -1])) },
   { name: 'Unsqueeze', inputs: { a: { shape: [2, 3] } }, build: (g, x) => g.unsqueeze(x.a, [0, 3]) },
   { name: 'Transpose', inputs: { a: { shape: [2, 3, 4] } }, build: (g, x) => g.transpose(x.a, [2, 0, 1]) },

@@ -16,7 +16,7 @@ import { Engine } from '../../gpu-worker/engine/session.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { type GrpoInput, GrpoTrainer, groupAdvantages } from '../../gpu-worker/training/grpo.ts'
 import { GRPO_LOSS_DEFAULTS } from '../../gpu-worker/training/loss.ts'
-import { packBatch } from '../../gpu-worker/training/model.ts'
+import { packBatch, perSequence } from '../../gpu-worker/training/model.ts'
 import { ADAMW_DEFAULTS } from '../../gpu-worker/training/optim.ts'
 import { writeAdapter, writeMergedModel } from '../../gpu-worker/training/state.ts'
 import { removeTempDirs, tempDir } from './helpers.ts'
@@ -41,7 +41,7 @@ beforeAll(async () => {
       return sampled.filter((id) => (id >= 65 && id <= 90) || (id >= 97 && id <= 122)).length / Math.max(1, sampled.length)
     },
     options: {
-      steps: 4, groupSize: 2, promptsPerStep: 2, updatesPerStep: 2, microBatchSize: 1,
+      steps: 4, groupSize: 2, promptsPerStep: 2, updatesPerStep: 2, microBatchTokens: 1, // one episode per run
       loss: GRPO_LOSS_DEFAULTS, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-2 }, aggregation: { kind: 'token-mean' }, scaleByStd: true,
       protocol: { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 8 },
       lora: { rank: 2, alpha: 4, targets: ['q', 'v', 'gate', 'down'] },
@@ -88,19 +88,23 @@ describe('GRPO loop', () => {
     expect(changed).toBe(true)
     expect(resumed.optimizer.state.step).toBe(straight.optimizer.state.step)
 
-    // Merged export: the engine on the merged folder gives the trained policy's logprobs, not the base model's.
+    // Merged export: at every position of a sequence, the engine on the merged folder gives the
+    // trained policy's log-probabilities, not the base model's.
     const merged = writeMergedModel(input.base, straight.model, tempDir())
     const engine = await Engine.load(merged, { ...TEST_ENGINE, cacheDir: tempDir(), logits: 'all' })
-    const tokens = input.tokenizer.encode('<|im_start|>user\nhello there<|im_end|>')
-    const logits = [...(await engine.promptLogits([tokens]))[0].at(-1)!]
-    const top = Math.max(...logits)
-    const logZ = top + Math.log(logits.reduce((s, v) => s + Math.exp(v - top), 0))
-    const target = 300 % logits.length
-    const batch = packBatch([{ tokens: [...tokens, target], promptLength: tokens.length, lossMask: [1] }], 0)
-    const current = (await straight.model.tokenLogprobs(batch, 'current')).at(-1)!
-    const base = (await straight.model.tokenLogprobs(batch, 'reference')).at(-1)!
-    expect(Math.abs(current - (logits[target] - logZ))).toBeLessThan(1e-4)
-    expect(Math.abs(base - current)).toBeGreaterThan(1e-3)
+    const tokens = input.tokenizer.encode('<|im_start|>user\nhello there, how are you?<|im_end|>\n<|im_start|>assistant\n')
+    const rows = (await engine.promptLogits([tokens]))[0]
+    const engineLogprobs = rows.slice(0, -1).map((logits, i) => {
+      const top = Math.max(...logits)
+      return logits[tokens[i + 1]] - top - Math.log(logits.reduce((s, v) => s + Math.exp(v - top), 0))
+    })
+    const batch = packBatch([{ tokens, promptLength: 1, lossMask: tokens.slice(1).map(() => 1) }], 0)
+    const [current] = perSequence(batch, await straight.model.tokenLogprobs(batch, 'current'))
+    const [base] = perSequence(batch, await straight.model.tokenLogprobs(batch, 'reference'))
+    expect(current).toHaveLength(tokens.length - 1)
+    const gap = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])))
+    expect(gap(engineLogprobs, current)).toBeLessThan(1e-4)
+    expect(gap(engineLogprobs, base)).toBeGreaterThan(1e-3)
     await engine.dispose()
 
     const adapter = writeAdapter(straight.model, input.options.lora!, 'tiny', tempDir())

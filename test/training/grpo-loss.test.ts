@@ -2,14 +2,15 @@
 // differences (alone on random logits, and through a whole tiny Qwen3 with LoRA adapters), masked
 // tokens contributing nothing, and LoRA gradients as projections of the full-weight gradient.
 import { afterAll, describe, expect, it } from 'vitest'
-import { Graph } from '../../gpu-worker/engine/onnx.ts'
+import { type FloatArray, Graph } from '../../gpu-worker/engine/onnx.ts'
 import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { exposeOutput, grad } from '../../gpu-worker/training/autodiff.ts'
-import { GRPO_LOSS_DEFAULTS, type GrpoLossOptions, addGrpoLoss, grpoLossReference, lossWeights } from '../../gpu-worker/training/loss.ts'
+import { GRPO_LOSS_DEFAULTS, type GrpoLossOptions, addGrpoLoss, grpoLossReference, lossWeights, tokenLogprobs } from '../../gpu-worker/training/loss.ts'
 import { PolicyModel } from '../../gpu-worker/training/model.ts'
 import { f64, finiteDifferences, normals, relativeError, removeTempDirs, rolloutBatch, session, tempDir } from './helpers.ts'
 import * as ort from 'onnxruntime-node'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 afterAll(removeTempDirs)
 
@@ -40,21 +41,23 @@ function lossInputs(seed: number) {
 
 describe('GRPO loss graph', () => {
   it('equals the TypeScript reference and its gradient equals finite differences (float64)', async () => {
+    const N = B * L // the B rows of L positions, one after the other (as packed)
     const g = new Graph('float64')
-    const logits = g.input('logits', 'float64', [B, L, V])
-    const { loss, metrics } = addGrpoLoss(g, logits, V, OPTIONS)
+    const logits = g.input('logits', 'float64', [N, V])
+    const { tokenLogp, entropy } = tokenLogprobs(g, logits, g.input('targets', 'int64', [N]), true)
+    const { loss, metrics } = addGrpoLoss(g, { tokenLogp, entropy, length: N }, OPTIONS)
     const grads = grad(g, loss, [logits])
     exposeOutput(g, 'loss', loss, 'float64', [])
     for (const [k, v] of Object.entries(metrics)) exposeOutput(g, `metric.${k}`, v, 'float64', [])
-    exposeOutput(g, 'grad', grads.get(logits)!, 'float64', [B, L, V])
+    exposeOutput(g, 'grad', grads.get(logits)!, 'float64', [N, V])
     const s = await session(g)
     const { logits: values, grid, x } = lossInputs(5)
     const flat = (m: number[][]) => Float64Array.from(m.flat())
     const feeds: Record<string, ort.Tensor> = {
-      logits: f64(values, [B, L, V]),
-      targets: new ort.Tensor('int64', BigInt64Array.from(x.targets.flat(), BigInt), [B, L]),
-      loss_weights: f64(flat(x.lossWeights), [B, L]), token_weights: f64(flat(x.tokenWeights), [B, L]), advantages: f64(flat(x.adv), [B, L]),
-      old_logprobs: f64(flat(x.old), [B, L]), ref_logprobs: f64(flat(x.ref), [B, L]),
+      logits: f64(values, [N, V]),
+      targets: new ort.Tensor('int64', BigInt64Array.from(x.targets.flat(), BigInt), [N]),
+      loss_weights: f64(flat(x.lossWeights), [N]), token_weights: f64(flat(x.tokenWeights), [N]), advantages: f64(flat(x.adv), [N]),
+      old_logprobs: f64(flat(x.old), [N]), ref_logprobs: f64(flat(x.ref), [N]),
     }
     const out = await s.run(feeds)
     const expected = grpoLossReference(grid, x, OPTIONS)
@@ -71,12 +74,12 @@ describe('GRPO loss graph', () => {
   })
 })
 
-async function tinyModel(options: { lora: boolean; float: 'float32' | 'float64'; load?: (name: string) => Float64Array }) {
+async function tinyModel(options: { lora: boolean; float: 'float32' | 'float64'; load?: (name: string) => FloatArray }) {
   const dir = tempDir()
   const c = makeTinyCheckpoint(dir, { seed: 4, hiddenSize: 16, numHeads: 2, numKvHeads: 1, headDim: 8, intermediateSize: 24, numLayers: 2, tieWordEmbeddings: false })
   const st = new SafetensorsFolder(dir)
   const base = (name: string) => st.read(name, 'float64') as Float64Array
-  const model = await PolicyModel.create(c, options.load ?? base, {
+  const model = await PolicyModel.create(c, options.load ?? base, { session: TEST_ENGINE,
     float: options.float, loss: OPTIONS, seed: 1,
     ...(options.lora ? { lora: { rank: 2, alpha: 4, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] } } : {}),
   })
@@ -94,8 +97,9 @@ describe('GRPO loss through a tiny Qwen3', () => {
   it('LoRA parameter gradients equal finite differences (float64)', async () => {
     const { model } = await tinyModel({ lora: true, float: 'float64' })
     const { batch, x } = rolloutBatch(ROLLOUT, 9)
-    const { grads, metrics } = await model.gradients(batch, x)
-    expect(metrics.clip_frac + metrics.clip_frac_lower).toBeGreaterThanOrEqual(0)
+    const result = await model.gradients(batch, x)
+    const grads = new Map([...result.grads].map(([name, g]) => [name, g.slice()])) // each loss below reuses the model's gradient buffers
+    expect(result.metrics.clip_frac + result.metrics.clip_frac_lower).toBeGreaterThanOrEqual(0)
     const errors: number[] = []
     for (const [k, name] of [...model.params.keys()].entries()) {
       const saved = model.params.get(name)!.slice()
@@ -115,6 +119,7 @@ describe('GRPO loss through a tiny Qwen3', () => {
     const { model } = await tinyModel({ lora: true, float: 'float32' })
     const { batch, x } = rolloutBatch(ROLLOUT, 9)
     const first = await model.gradients(batch, x)
+    const firstGrads = new Map([...first.grads].map(([name, g]) => [name, g.slice()])) // the next run reuses the model's gradient buffers
     // Change everything the loss reads at masked positions: targets, advantages, old and reference logprobs.
     const masked = batch.lossMask.flatMap((m, i) => (m === 0 ? [i] : []))
     const changed = { ...batch, targets: batch.targets.map((t, i) => (masked.includes(i) ? (t + 7) % 288 : t)) }
@@ -126,7 +131,7 @@ describe('GRPO loss through a tiny Qwen3', () => {
     }
     const second = await model.gradients(changed, x2)
     expect(second.loss).toBe(first.loss)
-    for (const [name, gr] of first.grads) expect([...second.grads.get(name)!]).toEqual([...gr])
+    for (const [name, gr] of firstGrads) expect([...second.grads.get(name)!]).toEqual([...gr])
     // And the mask matters: unmasking one of them changes the gradient.
     const unmaskedBatch = { ...changed, lossMask: batch.lossMask.map((m, i) => (i === masked[0] ? 1 : m)) }
     const unmasked = await model.gradients(unmaskedBatch, { ...x2, weights: lossWeights([unmaskedBatch], { kind: 'token-mean' })[0] })
@@ -135,11 +140,10 @@ describe('GRPO loss through a tiny Qwen3', () => {
 
   it('LoRA gradients are the full-weight gradient projected onto the adapter factors', async () => {
     const lora = await tinyModel({ lora: true, float: 'float64' })
-    const merged = lora.model.mergedWeights(lora.base)
-    const full = await tinyModel({ lora: false, float: 'float64', load: (name) => (merged.get(name) as Float64Array) ?? lora.base(name) })
+    const full = await tinyModel({ lora: false, float: 'float64', load: (name) => lora.model.mergedWeight(name, lora.base) })
     const { batch, x } = rolloutBatch(ROLLOUT, 9)
     const gl = (await lora.model.gradients(batch, x)).grads
-    const gf = (await full.model.gradients(batch, x)).grads
+    const gf = (await full.model.gradients(batch, x)).grads // another model: other buffers
     const s = lora.model.loraScale
     for (const ad of lora.model.adapters) {
       const dW = gf.get(ad.weight)!, A = lora.model.params.get(ad.a)!, Bm = lora.model.params.get(ad.b)!

@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node'
 import type { Graph } from '../../gpu-worker/engine/onnx.ts'
 import { seededRandom } from '../../gpu-worker/engine/sampling.ts'
 import { lossWeights } from '../../gpu-worker/training/loss.ts'
-import { type PolicyModel, packBatch } from '../../gpu-worker/training/model.ts'
+import { type PolicyModel, packBatch, perPosition } from '../../gpu-worker/training/model.ts'
 
 export { removeTempDirs, tempDir } from '../helpers/temp.ts'
 
@@ -62,10 +62,10 @@ export async function finiteDifferences(
  */
 export function rolloutBatch(rows: { tokens: number[]; promptLength: number; lossMask: number[] }[], seed: number) {
   const batch = packBatch(rows, 0)
-  const n = batch.B * batch.L
+  const n = batch.length
   const noise = normals(2 * n, seed)
   const x: Parameters<PolicyModel['gradients']>[1] = {
-    advantages: Array.from({ length: n }, (_, k) => (k < batch.L ? 1.3 : -0.7)),
+    advantages: perPosition(batch, rows.map((_, k) => (k === 0 ? 1.3 : -0.7))),
     oldLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[k]),
     refLogprobs: Array.from({ length: n }, (_, k) => -5.6 + 0.3 * noise[n + k]),
     weights: lossWeights([batch], { kind: 'token-mean' })[0],

@@ -8,6 +8,7 @@ import { PolicyModel } from '../../gpu-worker/training/model.ts'
 import { ADAMW_DEFAULTS, AdamW, lrFactor } from '../../gpu-worker/training/optim.ts'
 import { type ScoredRow, optimizerStep, prepareMicroBatches } from '../../gpu-worker/training/update.ts'
 import { relativeError, removeTempDirs, tempDir } from './helpers.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 afterAll(removeTempDirs)
 
@@ -47,7 +48,7 @@ async function tiny(lora: boolean, float: 'float32' | 'float64', objective: 'sft
   const dir = tempDir()
   const c = makeTinyCheckpoint(dir, { seed: 2, hiddenSize: 32, numHeads: 4, numKvHeads: 2, intermediateSize: 64, numLayers: 2 })
   const st = new SafetensorsFolder(dir)
-  return PolicyModel.create(c, (n) => st.read(n, float), {
+  return PolicyModel.create(c, (n) => st.read(n, float), { session: TEST_ENGINE,
     float, loss: { ...GRPO_LOSS_DEFAULTS, objective }, seed: 3,
     ...(lora ? { lora: { rank: 4, alpha: 8, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] } } : {}),
   })
@@ -75,7 +76,7 @@ describe('training steps', () => {
       }
       return acc
     }
-    const [whole, split] = [await grads(4), await grads(2)]
+    const [whole, split] = [await grads(40), await grads(20)] // token budgets: 4 rows of 10 positions, then 2
     for (const [k, g] of whole) expect(relativeError(split.get(k)!, g), k).toBeLessThan(1e-12)
   })
 
@@ -83,7 +84,7 @@ describe('training steps', () => {
     it(`a few AdamW steps lower the supervised loss (${lora ? 'LoRA' : 'full fine-tuning'})`, async () => {
       const model = await tiny(lora, 'float32', 'sft')
       const opt = new AdamW({ ...ADAMW_DEFAULTS, lr: lora ? 2e-2 : 5e-3 })
-      const micro = await prepareMicroBatches(model, DEMOS, 2, 0, false)
+      const micro = await prepareMicroBatches(model, DEMOS, 20, 0, false) // 2 rows per micro-batch
       const losses: number[] = []
       for (let step = 0; step < 6; step++) losses.push((await optimizerStep(model, opt, micro, { kind: 'token-mean' })).loss)
       expect(losses.at(-1)!).toBeLessThan(0.6 * losses[0])

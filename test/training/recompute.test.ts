@@ -1,13 +1,15 @@
-// Per-layer recomputation (activation checkpointing): the backward recomputes each layer from the
-// residual stream at its input, and the gradients are the same as without it.
+// Recomputation (activation checkpointing): the backward recomputes each layer from the residual
+// stream at its input and each chunk of the LM head from the final hidden states, and the
+// gradients are the same as without it.
 import { afterAll, describe, expect, it } from 'vitest'
 import { SafetensorsFolder } from '../../gpu-worker/engine/safetensors.ts'
 import { buildQwen3 } from '../../gpu-worker/engine/qwen3.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
-import { grad } from '../../gpu-worker/training/autodiff.ts'
-import { GRPO_LOSS_DEFAULTS, addGrpoLoss } from '../../gpu-worker/training/loss.ts'
+import { grad, layerSegments } from '../../gpu-worker/training/autodiff.ts'
+import { GRPO_LOSS_DEFAULTS, addGrpoLoss, chunkedTokenLogprobs } from '../../gpu-worker/training/loss.ts'
 import { PolicyModel } from '../../gpu-worker/training/model.ts'
 import { normals, relativeError, removeTempDirs, rolloutBatch, tempDir } from './helpers.ts'
+import { TEST_ENGINE } from '../helpers/engine.ts'
 
 afterAll(removeTempDirs)
 
@@ -25,41 +27,53 @@ const ROLLOUT = [
   { tokens: [11, 21, 31, 41, 51], promptLength: 2, lossMask: [1, 0, 1] },
 ]
 
-describe('per-layer recomputation', () => {
+/** The packed training graph of `length` positions with the loss on top, as PolicyModel builds it. */
+function trainingGraph(length: number, chunk: number) {
+  const { c, st } = checkpoint()
+  const qwen = buildQwen3(c, (n) => st.read(n, 'float32'), { packed: { length, chunk } })
+  const g = qwen.graph
+  const head = chunkedTokenLogprobs(g, qwen.hidden, qwen.headWeight, g.input('targets', 'int64', [length]), length, chunk, true)
+  const { loss } = addGrpoLoss(g, { tokenLogp: head.tokenLogp, entropy: head.entropy, length }, OPTIONS)
+  return { c, g, loss, cuts: qwen.residualStream, headSegments: head.segments }
+}
+
+describe('recomputation', () => {
   it('cuts the Qwen3 graph at the residual stream between layers', () => {
-    const { c, st } = checkpoint()
-    const { graph: g, residualStream: cuts } = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
+    const { c, g, cuts } = trainingGraph(16, 16)
     expect(cuts).toHaveLength(c.numLayers + 1)
     expect(g.nodes.find((n) => n.outputs.includes(cuts[0]))!.op).toBe('Gather') // the embedding
     for (const v of cuts.slice(1)) expect(g.nodes.find((n) => n.outputs.includes(v))!.op).toBe('Add') // h + mlp(...)
   })
 
-  it('leaves no activation inside a layer to the backward but its recomputed copy', () => {
-    const { c, st } = checkpoint()
-    const { graph: g, residualStream: cuts } = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' })
-    g.outputs.length = 0
-    const { loss } = addGrpoLoss(g, 'logits', c.vocabSize, OPTIONS)
+  it('leaves no activation inside a layer or a chunk of the LM head to the backward but its recomputed copy', () => {
+    const params = ['model.layers.1.mlp.up_proj.weight', 'model.embed_tokens.weight']
+    const { g, loss, cuts, headSegments } = trainingGraph(32, 16)
+    expect(headSegments).toHaveLength(2)
     const forward = g.nodes.length
     const [first, last] = [cuts[0], cuts.at(-1)!].map((v) => g.nodes.findIndex((n) => n.outputs.includes(v)))
-    const inside = new Set(g.nodes.slice(first + 1, last + 1).flatMap((n) => n.outputs).filter((v) => !cuts.includes(v)))
-    grad(g, loss, ['model.layers.1.mlp.up_proj.weight', 'model.embed_tokens.weight'], { recompute: cuts })
+    const layerValues = g.nodes.slice(first + 1, last + 1).flatMap((n) => n.outputs).filter((v) => !cuts.includes(v))
+    // the chunks' logits: the outputs of the head's Gemms
+    const logits = g.nodes.slice(last + 1).filter((n) => n.op === 'Gemm').flatMap((n) => n.outputs)
+    expect(logits).toHaveLength(2)
+    const inside = new Set([...layerValues, ...logits])
+    grad(g, loss, params, { recompute: [...layerSegments(cuts), ...headSegments] })
     const backward = g.nodes.slice(forward)
-    // Every node of every layer is emitted once more, and the backward reads only those copies.
-    expect(backward.filter((n) => n.outputs.some((o) => o.endsWith('.re')))).toHaveLength(last - first)
+    // Every projection of every layer and both head chunks run again, and the backward reads only those copies.
+    const gemms = (nodes: typeof g.nodes) => nodes.filter((n) => n.op === 'Gemm').length
+    expect(backward.filter((n) => n.op === 'Gemm' && n.outputs[0].endsWith('.re'))).toHaveLength(gemms(g.nodes.slice(first + 1, forward)))
     expect(backward.flatMap((n) => n.inputs).filter((v) => inside.has(v))).toEqual([])
     // Without recomputation the backward reads them directly.
-    const plain = buildQwen3(c, (n) => st.read(n, 'float32'), { logits: 'all' }).graph
-    plain.outputs.length = 0
-    const plainLoss = addGrpoLoss(plain, 'logits', c.vocabSize, OPTIONS).loss
-    const n = plain.nodes.length
-    grad(plain, plainLoss, ['model.layers.1.mlp.up_proj.weight', 'model.embed_tokens.weight'])
-    expect(plain.nodes.slice(n).flatMap((x) => x.inputs).filter((v) => inside.has(v)).length).toBeGreaterThan(0)
+    const plain = trainingGraph(32, 16)
+    const n = plain.g.nodes.length
+    grad(plain.g, plain.loss, params)
+    const plainInside = new Set(plain.g.nodes.slice(0, n).filter((x) => x.op === 'Gemm').flatMap((x) => x.outputs))
+    expect(plain.g.nodes.slice(n).flatMap((x) => x.inputs).filter((v) => plainInside.has(v)).length).toBeGreaterThan(0)
   })
 
   for (const lora of [true, false]) {
     it(`gives bit-identical loss and gradients in float64 (${lora ? 'LoRA' : 'full fine-tuning'})`, async () => {
       const { c, st } = checkpoint()
-      const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float64'), {
+      const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float64'), { session: TEST_ENGINE,
         float: 'float64', loss: OPTIONS, seed: 1, recompute, ...(lora ? { lora: { ...LORA, targets: [...LORA.targets] } } : {}),
       })
       const [plain, recomputed] = [await make(false), await make(true)]
@@ -75,7 +89,7 @@ describe('per-layer recomputation', () => {
 
   it('agrees in float32 with the graph optimizer on', async () => {
     const { c, st } = checkpoint()
-    const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float32'), { loss: OPTIONS, recompute })
+    const make = (recompute: boolean) => PolicyModel.create(c, (n) => st.read(n, 'float32'), { session: TEST_ENGINE, loss: OPTIONS, recompute })
     const [plain, recomputed] = [await make(false), await make(true)]
     const { batch, x } = rolloutBatch(ROLLOUT, 3)
     const [a, b] = [await plain.gradients(batch, x), await recomputed.gradients(batch, x)]

@@ -24,7 +24,7 @@ describe('the rollout engine follows the trained policy in place', () => {
       const dir = tempDir()
       makeTinyCheckpoint(dir, { seed: 8, hiddenSize: 32, numHeads: 4, numKvHeads: 2, intermediateSize: 64, numLayers: 2 })
       const base = openCheckpoint(dir)
-      const model = await PolicyModel.create(base.config, (n) => base.weights.read(n, 'float32'), { lora, loss: GRPO_LOSS_DEFAULTS, seed: 2 })
+      const model = await PolicyModel.create(base.config, (n) => base.weights.read(n, 'float32'), { session: TEST_ENGINE, lora, loss: GRPO_LOSS_DEFAULTS, seed: 2 })
       const engine = await rolloutEngine(base, model, { engine: TEST_ENGINE, lora, cacheDir: tempDir() })
       try {
         const sample = async () => new Generator(engine).generate({ promptIds: PROMPT, maxNewTokens: 8, temperature: 1, seed: 5, stopTokenIds: [] })

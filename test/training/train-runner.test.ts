@@ -36,7 +36,7 @@ describePostgres('train runner', () => {
         model, training_file: 'file-train', seed: 1,
         method: { type: 'grpo', grpo: { hyperparameters: {
           steps: 3, group_size: 2, prompts_per_step: 1, updates_per_step: 1, checkpoint_every: 1, learning_rate: 1e-3,
-          lora_rank: 2, lora_alpha: 4, lora_targets: 'q,v', micro_batch_size: 1,
+          lora_rank: 2, lora_alpha: 4, lora_targets: 'q,v', micro_batch_tokens: 64,
         } } },
       },
     })
