@@ -2,24 +2,24 @@
 // onnxruntime reaches on this machine, measured in the same run), the peers (PyTorch:
 // bench/peers/pytorch.py; llama.cpp: bench/peers/llamacpp/peer.mjs) and where their tables go.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { Graph } from '../gpu-worker/engine/onnx.ts'
 
 /**
- * [512,512] @ [512,2048], best of 20 runs after 5 warm-ups. `weight`: 'initializer' lets
- * onnxruntime pre-pack it, as in inference; 'input' does not, as in a train step.
+ * [m,k] @ [k,n] (default [512,512] @ [512,2048]), best of 20 runs after 5 warm-ups. `weight`:
+ * 'initializer' lets onnxruntime pre-pack it, as in inference; 'input' does not, as in a train step.
  */
-export async function matmulRate(threads: number, weight: 'initializer' | 'input'): Promise<number> {
+export async function matmulRate(threads: number, weight: 'initializer' | 'input', [m, k, n] = [512, 512, 2048]): Promise<number> {
   const g = new Graph('float32')
-  const a = g.input('a', 'float32', [512, 512])
-  const fill = () => new Float32Array(512 * 2048).fill(0.5)
-  const w = weight === 'input' ? g.input('w', 'float32', [512, 2048]) : g.weight('w', [512, 2048], fill)
-  g.output('y', g.matmul(a, w), 'float32', [512, 2048])
+  const a = g.input('a', 'float32', [m, k])
+  const fill = () => new Float32Array(k * n).fill(0.5)
+  const w = weight === 'input' ? g.input('w', 'float32', [k, n]) : g.weight('w', [k, n], fill)
+  g.output('y', g.matmul(a, w), 'float32', [m, n])
   const session = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: threads, interOpNumThreads: 1 })
-  const feeds: Record<string, ort.Tensor> = { a: new ort.Tensor('float32', new Float32Array(512 * 512).fill(1), [512, 512]) }
-  if (weight === 'input') feeds.w = new ort.Tensor('float32', fill(), [512, 2048])
+  const feeds: Record<string, ort.Tensor> = { a: new ort.Tensor('float32', new Float32Array(m * k).fill(1), [m, k]) }
+  if (weight === 'input') feeds.w = new ort.Tensor('float32', fill(), [k, n])
   let best = Infinity
   for (let i = 0; i < 25; i++) {
     const t = performance.now()
@@ -27,15 +27,21 @@ export async function matmulRate(threads: number, weight: 'initializer' | 'input
     if (i >= 5) best = Math.min(best, performance.now() - t)
   }
   await session.release()
-  return (2 * 512 * 512 * 2048) / (best / 1000)
+  return (2 * m * k * n) / (best / 1000)
 }
 
-/** Writes a benchmark's markdown table to bench/results/NAME.md and prints it. */
-export function writeTable(name: string, table: string): void {
-  const file = join(import.meta.dirname, 'results', `${name}.md`)
-  mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, table + '\n')
-  console.log(table)
+/**
+ * Writes section NAME of benchmark BENCH to bench/results/BENCH/NAME.md (dated, and printed), then
+ * bench/results/BENCH.md: every section's latest table, in the order of `sections`.
+ */
+export function writeSection(bench: string, name: string, table: string, sections: string[]): void {
+  const results = join(import.meta.dirname, 'results')
+  const text = `### ${name} (${new Date().toISOString().slice(0, 10)})\n\n${table}\n`
+  mkdirSync(join(results, bench), { recursive: true })
+  writeFileSync(join(results, bench, `${name}.md`), text)
+  console.log(text)
+  const written = sections.filter((s) => existsSync(join(results, bench, `${s}.md`)))
+  writeFileSync(join(results, `${bench}.md`), written.map((s) => readFileSync(join(results, bench, `${s}.md`), 'utf8')).join('\n'))
 }
 
 /**

@@ -27,12 +27,11 @@ export interface Prepared {
   gguf: { F32: string; Q8_0: string }
 }
 
-/** The preset's checkpoint (without eos, so every sequence runs to its token budget) and the peers' files, made once. */
-export function prepare(preset: Preset, peers: { transformersJs: boolean; ggufF32: boolean }): Prepared {
-  const root = join(CACHE, preset)
-  const dir = join(root, 'checkpoint')
+/** The preset's checkpoint in .cache/bench/PRESET/checkpoint, without eos (so every sequence runs to its token budget), made once. */
+export function presetCheckpoint(preset: Preset): string {
+  const dir = join(CACHE, preset, 'checkpoint')
   if (!existsSync(join(dir, 'done'))) {
-    rmSync(root, { recursive: true, force: true })
+    rmSync(join(CACHE, preset), { recursive: true, force: true })
     console.error(`making the ${preset} checkpoint in ${dir}`)
     makeTinyCheckpoint(dir, presetOptions(preset, 1))
     for (const file of ['config.json', 'generation_config.json']) {
@@ -42,6 +41,13 @@ export function prepare(preset: Preset, peers: { transformersJs: boolean; ggufF3
     }
     writeFileSync(join(dir, 'done'), '')
   }
+  return dir
+}
+
+/** The preset's checkpoint and the peers' files, made once. */
+export function prepare(preset: Preset, peers: { transformersJs: boolean; ggufF32: boolean }): Prepared {
+  const root = join(CACHE, preset)
+  const dir = presetCheckpoint(preset)
   const ckpt = openCheckpoint(dir)
   const made = (path: string, make: (partial: string) => void) => {
     if (!existsSync(path)) {

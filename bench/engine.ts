@@ -12,7 +12,7 @@
 //   quality  8- and 4-bit weights against fp32 at the 0.6B geometry, teacher-forced.
 //   4b       the Qwen3-4B geometry at batch 1 with 8-bit weights, ours and llama.cpp Q8_0, peak RSS.
 //   npm run bench:engine [-- --only toy,real,sampling,quality,4b --threads 2 --batches 1,8,32 --shapes 512x1,2048x8]
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -25,7 +25,7 @@ import { Graph } from '../gpu-worker/engine/onnx.ts'
 import { samplingHead } from '../gpu-worker/engine/qwen3.ts'
 import { type SamplingOptions, sampleToken, seededRandom } from '../gpu-worker/engine/sampling.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
-import { matmulRate, pytorchPeer, writeTable } from './common.ts'
+import { matmulRate, pytorchPeer, writeSection } from './common.ts'
 import {
   type EngineName, type Measurement, STORAGE, kvBytesPerToken, measure, prefillFlopsPerToken, prepare, quantizedQuality, warmOurCache, weightBytes,
 } from './engine-real.ts'
@@ -336,9 +336,5 @@ async function sampling(): Promise<string> {
 const SECTIONS: Record<string, () => Promise<string>> = { toy, real, sampling, quality, '4b': fourB }
 for (const name of values.only.split(',')) {
   if (!SECTIONS[name]) throw new Error(`--only: no section ${name} (sections: ${Object.keys(SECTIONS).join(', ')})`)
-  writeTable(`engine/${name}`, `### ${name} (${new Date().toISOString().slice(0, 10)})\n\n${await SECTIONS[name]()}`)
+  writeSection('engine', name, await SECTIONS[name](), Object.keys(SECTIONS))
 }
-// bench/results/engine.md: every section's latest table, in order
-const sections = readdirSync(join(import.meta.dirname, 'results', 'engine'))
-const ordered = Object.keys(SECTIONS).filter((name) => sections.includes(`${name}.md`))
-writeFileSync(join(import.meta.dirname, 'results', 'engine.md'), ordered.map((name) => readFileSync(join(import.meta.dirname, 'results', 'engine', `${name}.md`), 'utf8')).join('\n'))

@@ -1,6 +1,6 @@
 // npm run bench: every benchmark, one after the other, each in its own process (so neither sees
 // the other's memory or threads): bench/engine.ts (decode) and bench/train.ts (train step). Their
-// tables go to bench/results/engine.md and bench/results/train.md.
+// tables go to bench/results/engine.md and bench/results/train.md (and their sections beside them).
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 

@@ -108,9 +108,10 @@ export const RULES: Record<string, Rule> = {
     const [a, b] = n.inputs
     const tA = (n.attrs.transA ?? 0) as 0 | 1
     const tB = (n.attrs.transB ?? 0) as 0 | 1
-    const da = tA ? c.g.gemm(b, gy, tB, 1) : c.g.gemm(gy, b, 0, tB ? 0 : 1)
-    const db = tB ? c.g.gemm(gy, a, 1, tA) : c.g.gemm(a, gy, tA ? 0 : 1, 0)
-    return [c.needs(0) ? da : null, c.needs(1) ? db : null]
+    // Only the gradients asked for: a frozen weight's (LoRA's base) would be a whole extra Gemm.
+    const da = () => (tA ? c.g.gemm(b, gy, tB, 1) : c.g.gemm(gy, b, 0, tB ? 0 : 1))
+    const db = () => (tB ? c.g.gemm(gy, a, 1, tA) : c.g.gemm(a, gy, tA ? 0 : 1, 0))
+    return [c.needs(0) ? da() : null, c.needs(1) ? db() : null]
   },
   // Y = data[idx] along axis 0: each row of dY is added into the row of dData it was read from
   // (a scatter-add of M rows, never an [M, V] one-hot).
@@ -290,11 +291,24 @@ export function grad(g: Graph, loss: string, params: string[], options: GradOpti
       grads.set(x, prev ? g.add(prev, gx) : gx)
     })
   }
-  return new Map(params.map((p) => {
+  const result = new Map(params.map((p) => {
     const gp = grads.get(p)
     if (!gp) throw new Error(`parameter ${p} does not reach the loss`)
     return [p, gp]
   }))
+  // Drop the backward nodes nothing uses (a recomputed segment's own output, a rule's spare
+  // value): onnxruntime runs every node, and it orders an unused one last, keeping its inputs
+  // (a whole layer's recomputed activations) alive until the end of the run.
+  const used = new Set(result.values())
+  const kept: Node[] = []
+  for (let i = g.nodes.length - 1; i >= forward.length; i--) {
+    const n = g.nodes[i]
+    if (!n.outputs.some((o) => used.has(o))) continue
+    n.inputs.forEach((v) => used.add(v))
+    kept.unshift(n)
+  }
+  g.nodes.splice(forward.length, g.nodes.length - forward.length, ...kept)
+  return result
 }
 
 /** Declares `value` a graph output under its own name (the engine's `output` renames nodes; this never does). */

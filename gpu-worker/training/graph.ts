@@ -104,6 +104,10 @@ const INFER: Record<string, InferRule> = {
   Size: ([x]) => ({ dtype: 'int64', shape: [], values: [prod(x.shape)] }),
   Range: ([start]) => ({ dtype: start.dtype, shape: [null] }),
   Expand: ([x, s], n) => ({ dtype: x.dtype, shape: broadcast(x.shape, s.values ?? known(s.values, 'target rank', n)) }),
+  Pad: ([x, p], n) => {
+    const pads = known(p.values, 'pads', n)
+    return { dtype: x.dtype, shape: x.shape.map((d, i) => (d === null ? null : d + pads[i] + pads[i + x.shape.length])) }
+  },
 }
 
 /** [begin, end) of a unit-step Slice on a dim of size `dim`, clamped as ONNX does; null if not known. */

@@ -110,12 +110,16 @@ export function perPosition(batch: PackedBatch, values: (number | ArrayLike<numb
 }
 
 /**
- * The bytes a train step keeps for its backward at `length` positions without recomputation, per
- * layer about 12 hidden-sized and 4 intermediate-sized values per position and the causal half of
- * the attention probabilities (float32): what `recompute` is decided on.
+ * The bytes a train step keeps for its backward at `length` positions without recomputation
+ * (float32): per layer and position about 40 hidden-sized values (projections, norms, rotary
+ * halves, LoRA sums), 5 intermediate-sized ones (gate, up, sigmoid, products) and the attention
+ * probabilities of its query block (keys up to the block's end: on average (length + CHUNK) / 2).
+ * Calibrated on the liveness of the Qwen3-0.6B train graph in onnxruntime's execution order
+ * (7.6 GB at 1024 positions; this gives 8.3). What `recompute` is decided on.
  */
 export function activationBytes(c: Qwen3Config, length: number): number {
-  return c.numLayers * 4 * (length * (12 * c.hiddenSize + 4 * c.intermediateSize) + (c.numHeads * length * length) / 2)
+  const keys = length <= CHUNK ? length : (length + CHUNK) / 2
+  return c.numLayers * 4 * length * (40 * c.hiddenSize + 5 * c.intermediateSize + c.numHeads * keys)
 }
 
 /** One train step's results. `grads` are the model's own output buffers, overwritten by the next step: accumulate them before. */
@@ -127,7 +131,7 @@ async function sessionOf(g: Graph, float: FloatType, settings: PolicyModelOption
   try {
     g.save(dir, 'model.onnx')
     // float64 graphs run unoptimised: the CPU fusions are float-only or round constants to float32.
-    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: float === 'float64' ? 'disabled' : 'all' })
+    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: float === 'float64' ? 'disabled' : 'all', memoryPattern: false })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -198,30 +202,8 @@ export class PolicyModel {
   }
 
   private async buildSessions(length: number): Promise<Sessions> {
-    const { float, options, config: c } = this
-    const chunk = Math.min(length, CHUNK)
-    const recompute = options.recompute ?? activationBytes(c, length) > totalmem() / 4
-    const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => {
-      const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
-      const qwen = buildQwen3(c, () => { throw new Error('training graphs read every weight as an input') }, {
-        float, lora, weightsAsInputs: true, packed: { length, chunk },
-      })
-      const g = qwen.graph
-      const targets = g.input('targets', 'int64', [length])
-      const withEntropy = head === 'train' && !!lossOptions.entropyCoef
-      const { tokenLogp, entropy, segments } = chunkedTokenLogprobs(g, qwen.hidden, qwen.headWeight, targets, length, chunk, withEntropy)
-      exposeOutput(g, 'token_logprobs', tokenLogp, float, [length])
-      if (head === 'train') {
-        const params = [...this.params.keys()]
-        const { loss, metrics } = addGrpoLoss(g, { tokenLogp, entropy, length }, lossOptions)
-        // the LM head in chunks is recomputed once there are several (one [length, V] chunk is kept)
-        const grads = grad(g, loss, params, { recompute: [...(recompute ? layerSegments(qwen.residualStream) : []), ...(segments.length > 1 ? segments : [])] })
-        exposeOutput(g, 'loss', loss, float, [])
-        for (const [name, value] of Object.entries(metrics)) exposeOutput(g, `metric.${name}`, value, float, [])
-        for (const p of params) exposeOutput(g, `grad.${p}`, grads.get(p)!, float, this.shapes.get(p)!)
-      }
-      return g
-    }
+    const { float, options } = this
+    const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => this.graph(length, head, lossOptions)
     const session = (g: Graph) => sessionOf(g, float, options.session)
     return {
       train: await session(built('train')),
@@ -229,6 +211,37 @@ export class PolicyModel {
       // The same graph with the NLL as its loss; it reads the same parameter values.
       sft: options.sft ? await session(built('train', { ...options.loss, objective: 'sft' })) : null,
     }
+  }
+
+  /** The graph of packed length `length`: token logprobs, and for 'train' the loss, its metrics and every parameter's gradient. */
+  graph(length: number, head: 'train' | 'logprobs', lossOptions: GrpoLossOptions): Graph {
+    const { float, options, config: c } = this
+    const chunk = Math.min(length, CHUNK)
+    const recompute = this.recomputes(length)
+    const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
+    const qwen = buildQwen3(c, () => { throw new Error('training graphs read every weight as an input') }, {
+      float, lora, weightsAsInputs: true, packed: { length, chunk },
+    })
+    const g = qwen.graph
+    const targets = g.input('targets', 'int64', [length])
+    const withEntropy = head === 'train' && !!lossOptions.entropyCoef
+    const { tokenLogp, entropy, segments } = chunkedTokenLogprobs(g, qwen.hidden, qwen.headWeight, targets, length, chunk, withEntropy)
+    exposeOutput(g, 'token_logprobs', tokenLogp, float, [length])
+    if (head === 'train') {
+      const params = [...this.params.keys()]
+      const { loss, metrics } = addGrpoLoss(g, { tokenLogp, entropy, length }, lossOptions)
+      // the LM head in chunks is recomputed once there are several (one [length, V] chunk is kept)
+      const grads = grad(g, loss, params, { recompute: [...(recompute ? layerSegments(qwen.residualStream) : []), ...(segments.length > 1 ? segments : [])] })
+      exposeOutput(g, 'loss', loss, float, [])
+      for (const [name, value] of Object.entries(metrics)) exposeOutput(g, `metric.${name}`, value, float, [])
+      for (const p of params) exposeOutput(g, `grad.${p}`, grads.get(p)!, float, this.shapes.get(p)!)
+    }
+    return g
+  }
+
+  /** Whether the train graph of packed length `length` recomputes each layer in the backward (the option, else when its activations would not fit). */
+  recomputes(length: number): boolean {
+    return this.options.recompute ?? activationBytes(this.config, length) > totalmem() / 4
   }
 
   /** The shape of a trainable parameter. */

@@ -1,7 +1,7 @@
 // Weight-only quantization (8 and 4 bits, MatMulNBits) against the fp32 engine on the same
 // checkpoint, teacher-forced over a few hundred positions: the logits stay close and the greedy
 // choice agrees at most positions for 8 bits; 4 bits (symmetric blocks of 32, int8 activations)
-// is much rougher on these random weights. Figures at real geometry: bench/results/engine.md.
+// is much rougher on these random weights. Figures at real geometry: bench/results/engine/quality.md (npm run bench:engine -- --only quality).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Engine } from '../../gpu-worker/engine/session.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'

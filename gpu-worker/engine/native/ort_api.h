@@ -54,6 +54,8 @@ struct Api {
   // 10, 14
   OrtStatus* (*CreateSessionOptions)(OrtSessionOptions** out);
   OrtStatus* (*EnableProfiling)(OrtSessionOptions*, const char* prefix);
+  // 17
+  OrtStatus* (*DisableMemPattern)(OrtSessionOptions*);
   // 22, 23, 24, 25
   OrtStatus* (*SetSessionLogSeverityLevel)(OrtSessionOptions*, int level);
   OrtStatus* (*SetSessionGraphOptimizationLevel)(OrtSessionOptions*, int level);
@@ -116,6 +118,7 @@ struct Api {
     BIND(Run, 9);
     BIND(CreateSessionOptions, 10);
     BIND(EnableProfiling, 14);
+    BIND(DisableMemPattern, 17);
     BIND(SetSessionLogSeverityLevel, 22);
     BIND(SetSessionGraphOptimizationLevel, 23);
     BIND(SetIntraOpNumThreads, 24);

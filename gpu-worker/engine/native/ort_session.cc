@@ -354,6 +354,7 @@ void finalizeHandle(napi_env, void* data, void*) { delete static_cast<SessionHan
 struct CreateWork {
   std::string path, provider, profile;
   int intraThreads = 0, interThreads = 1, optimization = 99, deviceId = 0;
+  bool memoryPattern = true;
   std::shared_ptr<Session> session;
   struct Meta {
     std::string name;
@@ -406,6 +407,7 @@ void executeCreate(napi_env, void* data) {
     if (w->intraThreads > 0) step(api->SetIntraOpNumThreads(options, w->intraThreads));
     step(api->SetInterOpNumThreads(options, w->interThreads));
     if (!w->profile.empty()) step(api->EnableProfiling(options, w->profile.c_str()));
+    if (!w->memoryPattern) step(api->DisableMemPattern(options));
   }
   auto session = std::make_shared<Session>();
   if (w->error.empty() && w->provider == "cuda") {
@@ -514,6 +516,7 @@ napi_value createSession(napi_env e, napi_callback_info info) {
   w->interThreads = intOption(e, argv[1], "interThreads", 1);
   w->optimization = intOption(e, argv[1], "optimization", 99);
   w->deviceId = intOption(e, argv[1], "deviceId", 0);
+  w->memoryPattern = intOption(e, argv[1], "memoryPattern", 1) != 0;
   w->provider = "cpu";
   bool has = false;
   napi_has_named_property(e, argv[1], "profile", &has);
