@@ -11,7 +11,7 @@
 //   sampling the sampling head and the host sampler at V = 151936, batch 32, against a decode step.
 //   quality  8- and 4-bit weights against fp32 at the 0.6B geometry, teacher-forced.
 //   4b       the Qwen3-4B geometry at batch 1 with 8-bit weights, ours and llama.cpp Q8_0, peak RSS.
-//   npm run bench:engine [-- --only toy,real,sampling,quality,4b --threads 2 --batches 1,8,32 --shapes 512x1,2048x8]
+//   npm run bench:engine [-- --only toy,real,sampling,quality,4b --threads 2 --batches 1,8,32 --shapes 512x1,2048x8 --rounds 2]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,7 +33,7 @@ import {
 const { values } = parseArgs({
   options: {
     only: { type: 'string', default: 'toy,real,sampling,quality,4b' }, threads: { type: 'string', default: '2' },
-    batches: { type: 'string', default: '1,8,32' }, shapes: { type: 'string' }, engines: { type: 'string' },
+    batches: { type: 'string', default: '1,8,32' }, shapes: { type: 'string' }, engines: { type: 'string' }, rounds: { type: 'string', default: '2' },
   },
 })
 const threads = Number(values.threads)
@@ -41,7 +41,8 @@ const batches = values.batches.split(',').map(Number)
 const PROMPT = 16
 const STEPS = 40
 const ROUNDS = 3 // ours and transformers.js alternate; the best round of each is kept (the machine may be shared)
-const REAL_ROUNDS = 2 // the real-geometry runs take minutes each: two rounds, the best of each engine kept
+// the real-geometry runs take minutes each: two rounds by default, the best of each engine kept
+const REAL_ROUNDS = Number(values.rounds)
 
 /** Copy bandwidth, counted as bytes read + bytes written (the STREAM convention), best of 5. */
 function copyBandwidth(): number {
@@ -225,7 +226,7 @@ async function real(): Promise<string> {
   return [
     `Qwen3-0.6B geometry (random weights, ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads / ${c.numKvHeads} KV heads, head_dim ${c.headDim}, ` +
       `intermediate ${c.intermediateSize}, vocab ${c.vocabSize}, tied embeddings; a bf16 file), greedy, ${machine()}. Each measurement in a process of its own ` +
-      `(peak RSS is its own), one at a time, in ${REAL_ROUNDS} rounds over the engines, the best figure of each kept (the machine is shared: single runs move by up to 2x). ` +
+      `(peak RSS is its own), one at a time, ${REAL_ROUNDS === 1 ? 'once (the machine is shared: single runs move by up to 2x)' : `in ${REAL_ROUNDS} rounds over the engines, the best figure of each kept (the machine is shared: single runs move by up to 2x)`}. ` +
       `Prompt = context tokens, 32 new tokens, after a warm-up of 2; prefill: every prompt in the cache until the first token of the last one; decode: the steps after that. ` +
       `Bandwidth bound: weight + KV bytes read per step, as each engine stores them (ours and PyTorch fp32 KV, llama.cpp F16 KV), over the copy bandwidth ` +
       `measured in this run, ${(bandwidth / 1e9).toFixed(1)} GB/s (read + write; a conservative figure that a good engine can exceed). ` +

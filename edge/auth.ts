@@ -3,7 +3,7 @@
 import type { MiddlewareHandler } from 'hono'
 import { findKeyBySecret } from '../shared/db/api-keys.ts'
 import type { Database } from '../shared/db/database.ts'
-import { ApiError } from './errors.ts'
+import { ApiError } from '../shared/errors.ts'
 
 export interface Principal { keyId: string; projectId: string; isAdmin: boolean }
 

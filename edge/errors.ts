@@ -4,17 +4,8 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { z } from 'zod'
 import { BlobKeyError } from '../shared/blob/store.ts'
+import { ApiError } from '../shared/errors.ts'
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly param: string | null = null,
-  ) {
-    super(message)
-  }
-}
 
 export const notFound = (what: string, id: string, param: string | null = null) =>
   new ApiError(404, 'not_found', `No ${what} found with id '${id}'`, param)

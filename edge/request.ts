@@ -2,7 +2,8 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { z } from 'zod'
-import { ApiError, fromZodError } from './errors.ts'
+import { fromZodError } from './errors.ts'
+import { ApiError } from '../shared/errors.ts'
 
 export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
   const type = c.req.header('content-type') ?? ''

@@ -1,11 +1,9 @@
 // Serving agents: a checkpoint (the configured default, or a project's merged checkpoint) drives
 // an environment LLM for one question, streaming each step. Engines are loaded once per model and
 // shared: concurrent requests join the same continuous-batching generator.
-import { lookup } from 'node:dns/promises'
 import { dirname } from 'node:path'
-import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } from '../edge/agents.ts'
-import { forbiddenHost } from '../edge/environment-policy.ts'
-import { ApiError } from '../edge/errors.ts'
+import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } from '../shared/agents.ts'
+import { checkResolvedHost } from '../shared/outbound-fetch.ts'
 import type { BlobStore } from '../shared/blob/store.ts'
 import type { EngineSettings } from '../shared/config.ts'
 import { getCheckpoint } from '../shared/db/checkpoints.ts'
@@ -86,8 +84,9 @@ export class LocalAgents implements AgentService {
   async run(request: AgentRequest): Promise<AgentRun> {
     const agent = await this.agentFor(request.projectId, request.model)
     if (!agent) throw new Error(`no agent '${request.model}': call hasModel first`)
-    await checkResolvedHost(request.environment.baseURL, this.deps.allowLoopbackEnvironment)
-    const environment = new OpenAIEnvironment({ ...request.environment, maxRetries: 2, timeoutMs: 120_000 })
+    const outbound = { allowLoopback: this.deps.allowLoopbackEnvironment }
+    await checkResolvedHost(request.environment.baseURL, outbound)
+    const environment = new OpenAIEnvironment({ ...request.environment, policy: outbound, maxRetries: 2, timeoutMs: 120_000 })
     const policy = new EnginePolicy(agent.generator, {
       temperature: request.sampling.temperature ?? 0, topP: request.sampling.topP, seed: request.sampling.seed,
       logprobs: 'sampling', signal: request.signal,
@@ -120,15 +119,5 @@ export class LocalAgents implements AgentService {
       this.loaded.set(key, agent)
     }
     return agent
-  }
-}
-
-// The edge checked the URL as written; a DNS name must not lead to a refused address either.
-export async function checkResolvedHost(baseURL: string, allowLoopback: boolean): Promise<void> {
-  const { hostname } = new URL(baseURL)
-  const addresses = await lookup(hostname.replace(/^\[|\]$/g, ''), { all: true }).catch(() => [])
-  for (const { address } of addresses) {
-    const why = forbiddenHost(address, allowLoopback)
-    if (why) throw new ApiError(400, 'environment_not_allowed', `'environment.base_url' resolves to ${address}: it ${why}`, 'environment.base_url')
   }
 }

@@ -3,8 +3,8 @@
 // serves the thread's database queries (the embedded PGlite lives here), wakes its job worker, and
 // is the edge's AgentService, streaming each run's events back as they happen.
 import { MessageChannel, Worker } from 'node:worker_threads'
-import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } from '../edge/agents.ts'
-import { ApiError } from '../edge/errors.ts'
+import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } from '../shared/agents.ts'
+import { ApiError } from '../shared/errors.ts'
 import type { Config } from '../shared/config.ts'
 import type { OpenDatabase } from '../shared/db/database.ts'
 import { serveQueries } from '../shared/db/proxy.ts'

@@ -152,7 +152,7 @@ async function main() {
   const started = performance.now()
   try {
     const result = await demoTrain({
-      config, outDir, environment: new OpenAIEnvironment({ baseURL: server.baseURL, apiKey: 'demo', model: 'arithmetic' }),
+      config, outDir, environment: new OpenAIEnvironment({ baseURL: server.baseURL, apiKey: 'demo', model: 'arithmetic', policy: { allowLoopback: true } }),
       onProgress: (phase, k, n, m) => progressBar(phase, k, n, phase === 'grpo' ? `reward ${m.reward_mean.toFixed(3)}` : `nll ${m.nll.toFixed(3)}`),
     })
     const rewards = result.steps.map((m) => m.reward_mean)

@@ -8,10 +8,10 @@ import { z } from 'zod'
 import type { Database } from '../../shared/db/database.ts'
 import { runs } from '../../shared/db/schema.ts'
 import { newId } from '../../shared/ids.ts'
-import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../agents.ts'
+import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../../shared/agents.ts'
 import type { AuthEnv } from '../auth.ts'
-import { checkEnvironmentUrl } from '../environment-policy.ts'
-import { ApiError } from '../errors.ts'
+import { checkEnvironmentUrl } from '../../shared/outbound.ts'
+import { ApiError } from '../../shared/errors.ts'
 import { readJson } from '../request.ts'
 
 export interface ChatConfig {

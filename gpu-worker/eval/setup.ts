@@ -8,6 +8,7 @@ import type { EngineSettings } from '../../shared/config.ts'
 import { BlobResponseCache } from '../../shared/eval/store.ts'
 import { sha256Hex } from '../../shared/ids.ts'
 import type { EvaluationConfig } from '../../shared/job-config.ts'
+import { type OutboundPolicy, checkResolvedHost } from '../../shared/outbound-fetch.ts'
 import { OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
 import { INFERENCE_OPTIONS, TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
@@ -16,7 +17,6 @@ import { type ModelSource, resolveCheckpoint } from '../engine/checkpoint.ts'
 import { Generator } from '../engine/generate.ts'
 import { EnginePolicy } from '../engine/policy.ts'
 import { Engine } from '../engine/session.ts'
-import { checkResolvedHost } from '../agent.ts'
 import type { EvalAgent, EvalDataset } from './run.ts'
 
 export async function loadEvalDatasets(
@@ -42,7 +42,7 @@ async function readRowsFromPath(path: string): Promise<DatasetRow[]> {
   return rows
 }
 
-export function makeEnvironment(config: EvaluationConfig['environment'], cache?: ResponseCache): OpenAIEnvironment {
+export function makeEnvironment(config: EvaluationConfig['environment'], policy: OutboundPolicy, cache?: ResponseCache): OpenAIEnvironment {
   const sampling = Object.fromEntries(Object.entries({
     temperature: config.temperature, top_p: config.top_p, max_tokens: config.max_tokens, seed: config.seed,
   }).filter(([, value]) => value !== undefined))
@@ -51,6 +51,7 @@ export function makeEnvironment(config: EvaluationConfig['environment'], cache?:
     // OpenAI-compatible servers without auth still need some bearer value from the SDK
     apiKey: config.api_key ?? 'none',
     model: config.model,
+    policy,
     sampling,
     timeoutMs: config.timeout_ms,
     maxRetries: config.max_retries,
@@ -65,11 +66,11 @@ export function makeEnvironment(config: EvaluationConfig['environment'], cache?:
  * endpoint is another model.
  */
 export async function jobEnvironment(
-  config: EvaluationConfig['environment'], projectId: string, blobs: BlobStore, allowLoopback: boolean,
+  config: EvaluationConfig['environment'], projectId: string, blobs: BlobStore, policy: OutboundPolicy,
 ): Promise<OpenAIEnvironment> {
-  await checkResolvedHost(config.base_url, allowLoopback)
+  await checkResolvedHost(config.base_url, policy)
   const scope = (await sha256Hex(`${projectId}\n${config.base_url}`)).slice(0, 32)
-  return makeEnvironment(config, new BlobResponseCache(blobs, `env-cache/${scope}`))
+  return makeEnvironment(config, policy, new BlobResponseCache(blobs, `env-cache/${scope}`))
 }
 
 export interface LoadedAgent extends EvalAgent {

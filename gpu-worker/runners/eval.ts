@@ -23,7 +23,7 @@ export interface EvalRunnerOptions {
    * whether the environment's host name may resolve to this machine (default true: the edge decides
    * on the URL as written); link-local and metadata addresses are refused either way
    */
-  allowLoopbackEnvironment?: boolean
+  allowLoopbackEnvironment: boolean
   /** where the agent's engine runs (the worker's configuration) */
   engine: EngineSettings
   /** the engine's model and ONNX cache folder (default: $PROMPT_R1_CACHE or ~/.cache/prompt-r1) */
@@ -34,7 +34,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
   return async (ctx) => {
     const { job, db, blobs, signal } = ctx
     const config = createEvaluationBody.parse(job.config)
-    const environment = await jobEnvironment(config.environment, job.projectId, blobs, options.allowLoopbackEnvironment ?? true)
+    const environment = await jobEnvironment(config.environment, job.projectId, blobs, { allowLoopback: options.allowLoopbackEnvironment })
     const datasets = await loadEvalDatasets(config, async (fileId) => {
       const file = await getFile(db, job.projectId, fileId)
       const body = file && (await blobs.get(file.blobKey))

@@ -8,13 +8,16 @@ import { createEvalRunner } from './eval.ts'
 import { runNoopJob } from './noop.ts'
 import { trainRunner } from './train.ts'
 
+// the operator's own environment (PROMPT_R1_ENVIRONMENT_*) may be on this machine; metadata addresses stay refused
+const OPERATOR_NAMED = { allowLoopback: true }
+
 export type Runners = Partial<Record<JobKind, JobRunner>>
 
 export function createRunners(config: Pick<Config, 'engine' | 'environment' | 'allowLoopbackEnvironment'>): Runners {
   const { engine, allowLoopbackEnvironment } = config
   return {
     noop: runNoopJob,
-    train: trainRunner({ engine, allowLoopbackEnvironment, environment: config.environment && new OpenAIEnvironment(config.environment) }),
+    train: trainRunner({ engine, allowLoopbackEnvironment, environment: config.environment && new OpenAIEnvironment({ ...config.environment, policy: OPERATOR_NAMED }) }),
     eval: createEvalRunner({ engine, allowLoopbackEnvironment }),
   }
 }

@@ -39,7 +39,7 @@ export interface TrainRunnerOptions {
    * whether a job's environment host name may resolve to this machine (default true: the edge decides
    * on the URL as written); link-local and metadata addresses are refused either way
    */
-  allowLoopbackEnvironment?: boolean
+  allowLoopbackEnvironment: boolean
   /** Overrides of the derived GRPO options (tests use small turn and token limits). */
   overrides?: Partial<GrpoOptions>
   /** Where the policy's sessions run (the worker's configuration). */
@@ -55,7 +55,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
     const config = createTrainingJobBody.parse(job.config)
     if (config.method.type !== 'grpo') throw new Error(`the train runner runs GRPO jobs, not ${config.method.type}`)
     const hp = config.method.grpo.hyperparameters
-    const environment = config.environment ? await jobEnvironment(config.environment, job.projectId, blobs, options.allowLoopbackEnvironment ?? true)
+    const environment = config.environment ? await jobEnvironment(config.environment, job.projectId, blobs, { allowLoopback: options.allowLoopbackEnvironment })
       : options.environment
     if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)

@@ -101,7 +101,7 @@ export async function runEvalCli(options: EvalCliOptions, progress: NodeJS.Write
   await mkdir(out, { recursive: true })
   await checkSameSetup(config, out)
   const datasets = await loadEvalDatasets(config, async () => { throw new Error('uploaded files are for the API; give a path') })
-  const environment = makeEnvironment(config.environment, new DirectoryResponseCache(options.cacheDir))
+  const environment = makeEnvironment(config.environment, { allowLoopback: true }, new DirectoryResponseCache(options.cacheDir))
   const store = new BlobRowStore(new LocalBlobStore(out), 'rows')
   let agent: LoadedAgent | undefined
   const started = Date.now()

@@ -6,6 +6,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai'
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions'
+import { type OutboundPolicy, OutboundRefusedError, policyFetch } from '../outbound-fetch.ts'
 import { ENVIRONMENT_SYSTEM_PROMPT } from './template.ts'
 import { pyStrip } from './python.ts'
 
@@ -43,6 +44,8 @@ export interface OpenAIEnvironmentConfig {
   baseURL: string
   apiKey: string
   model: string
+  /** Which hosts may be called, applied to every address and redirect (../outbound-fetch.ts). */
+  policy: OutboundPolicy
   sampling?: EnvironmentSampling
   /** Per attempt. */
   timeoutMs?: number
@@ -124,7 +127,7 @@ export class OpenAIEnvironment implements Environment {
     this.settings = { ...ENVIRONMENT_DEFAULTS, ...config }
     // The SDK's own retries are off: this class retries, so that the concurrency slot is released
     // while it backs off and every attempt obeys the same policy.
-    this.client = new OpenAI({ baseURL: config.baseURL, apiKey: config.apiKey, maxRetries: 0 })
+    this.client = new OpenAI({ baseURL: config.baseURL, apiKey: config.apiKey, maxRetries: 0, fetch: policyFetch(config.policy) })
     this.limit = new ConcurrencyLimit(this.settings.concurrency)
   }
 
@@ -153,6 +156,8 @@ export class OpenAIEnvironment implements Environment {
           usage: { promptTokens: completion.usage?.prompt_tokens ?? 0, completionTokens: completion.usage?.completion_tokens ?? 0 },
         }
       } catch (error) {
+        const refused = refusal(error)
+        if (refused) throw refused
         if (attempt >= maxRetries || !isRetryable(error)) throw error
         await sleep(this.retryDelayMs(error, attempt), signal)
       }
@@ -165,6 +170,12 @@ export class OpenAIEnvironment implements Environment {
     if (serverDelay !== undefined) return Math.min(serverDelay, retryMaxDelayMs)
     return Math.min(retryMaxDelayMs, retryBaseDelayMs * 2 ** attempt) * (1 - 0.25 * Math.random())
   }
+}
+
+// The policy's refusal, wherever the client and fetch wrapped it: its message is the one to show.
+function refusal(error: unknown): OutboundRefusedError | undefined {
+  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof OutboundRefusedError) return e
+  return undefined
 }
 
 function isRetryable(error: unknown): boolean {

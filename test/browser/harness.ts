@@ -70,7 +70,7 @@ export async function startPlatform(): Promise<Platform> {
   const runners = {
     noop: runNoopJob,
     eval: createEvalRunner({ engine: TEST_ENGINE, cacheDir, allowLoopbackEnvironment: true }),
-    train: trainRunner({ engine: TEST_ENGINE, workDir: join(dir, 'train') }),
+    train: trainRunner({ engine: TEST_ENGINE, workDir: join(dir, 'train'), allowLoopbackEnvironment: true }),
   }
   const worker = new JobWorker({ db: database.db, blobs, runners, ...config.queue, log: () => {} })
   await worker.start()

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
+import { createRunners } from '../../gpu-worker/runners/index.ts'
 import { createEvalRunner } from '../../gpu-worker/runners/eval.ts'
 import { TEST_ENGINE } from '../helpers/engine.ts'
 import type { NewEvent } from '../../shared/db/jobs.ts'
@@ -184,7 +185,8 @@ describePostgres('evaluation API', () => {
     const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'eval', config, maxAttempts: 1, status: 'succeeded' })
     const ctx = { job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {} }
     const before = env.requests.length
-    await expect(createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: false })(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
+    // the runners as a worker makes them from its configuration
+    await expect(createRunners({ engine: TEST_ENGINE, environment: undefined, allowLoopbackEnvironment: false }).eval!(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
     expect(env.requests.length).toBe(before)
     await expect(createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true })(ctx)).resolves.toMatchObject({ result: { summary: { rows_scored: 1 } } })
   })

@@ -54,7 +54,7 @@ async function setup(datasets: unknown[], extra: Record<string, unknown> = {}) {
 function input(s: Awaited<ReturnType<typeof setup>>, name: string, cacheName: string | null, signal?: AbortSignal, onProgress?: RunEvaluationInput['onProgress']): RunEvaluationInput {
   const cache = cacheName === null ? undefined : new DirectoryResponseCache(join(dir, cacheName))
   return {
-    datasets: s.evalDatasets, modes: s.config.modes, environment: makeEnvironment(s.config.environment, cache), agent: s.agent,
+    datasets: s.evalDatasets, modes: s.config.modes, environment: makeEnvironment(s.config.environment, { allowLoopback: true }, cache), agent: s.agent,
     embedder: new HashedBagOfWordsEmbedder(), store: new BlobRowStore(new LocalBlobStore(join(dir, 'blobs')), name),
     batchSize: s.config.batch_size, signal, onProgress,
   }

@@ -14,7 +14,7 @@ beforeAll(async () => { env = await startDeterministicArithmeticEnv() })
 afterAll(async () => { await env.close() })
 
 const client = (config: Partial<OpenAIEnvironmentConfig> = {}) =>
-  new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'test-key', model: 'arithmetic-1', retryBaseDelayMs: 20, ...config })
+  new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'test-key', model: 'arithmetic-1', policy: { allowLoopback: true }, retryBaseDelayMs: 20, ...config })
 const requestsFor = (prompt: string) => env.requests.filter((r) => r.messages.at(-1)!.content === prompt)
 
 describe('OpenAIEnvironment', () => {

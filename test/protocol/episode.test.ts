@@ -26,7 +26,7 @@ const directAnswer = (answer: string) => `<think>\nEasy.\n</think>\n\n<answer>${
 
 function environment(config: Partial<OpenAIEnvironmentConfig> = {}) {
   return new OpenAIEnvironment({
-    baseURL: env.baseURL, apiKey: 'test-key', model: 'arithmetic-1', timeoutMs: 2000, maxRetries: 1, retryBaseDelayMs: 20, concurrency: 4, ...config,
+    baseURL: env.baseURL, apiKey: 'test-key', model: 'arithmetic-1', policy: { allowLoopback: true }, timeoutMs: 2000, maxRetries: 1, retryBaseDelayMs: 20, concurrency: 4, ...config,
   })
 }
 

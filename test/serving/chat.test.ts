@@ -11,8 +11,9 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TEST_ENGINE } from '../helpers/engine.ts'
 import { createApp } from '../../edge/app.ts'
-import type { AgentEvent } from '../../edge/agents.ts'
-import { LocalAgents, answerQuestion, checkResolvedHost } from '../../gpu-worker/agent.ts'
+import type { AgentEvent } from '../../shared/agents.ts'
+import { LocalAgents, answerQuestion } from '../../gpu-worker/agent.ts'
+import { checkResolvedHost } from '../../shared/outbound-fetch.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { loadConfig } from '../../shared/config.ts'
@@ -42,7 +43,7 @@ describe('answering one question', () => {
     })
     const events: (AgentEvent & { environmentRequests: number })[] = []
     const run = await answerQuestion({
-      policy, tokenizer, environment: new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'x', model: 'arith' }),
+      policy, tokenizer, environment: new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'x', model: 'arith', policy: { allowLoopback: true } }),
       question: 'What is 17 * 23?', options: INFERENCE_OPTIONS, signal: new AbortController().signal,
       onEvent: (event) => events.push({ ...event, environmentRequests: env.requests.length }),
     })
@@ -64,7 +65,7 @@ describe('answering one question', () => {
     const abort = new AbortController()
     const started = Date.now()
     const running = answerQuestion({
-      policy, tokenizer, environment: new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'x', model: 'arith' }),
+      policy, tokenizer, environment: new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'x', model: 'arith', policy: { allowLoopback: true } }),
       question: 'Slow?', options: INFERENCE_OPTIONS, signal: abort.signal,
       onEvent: (event) => { if (event.type === 'agent_turn') setTimeout(() => abort.abort(new Error('client went away')), 100) },
     })
@@ -203,7 +204,7 @@ describePostgres('POST /v1/chat/completions', () => {
 
 describe('the environment host policy', () => {
   it('refuses loopback unless allowed, and link-local always', async () => {
-    const { checkEnvironmentUrl } = await import('../../edge/environment-policy.ts')
+    const { checkEnvironmentUrl } = await import('../../shared/outbound.ts')
     expect(checkEnvironmentUrl('http://127.0.0.1:8000/v1/', true)).toBe('http://127.0.0.1:8000/v1')
     expect(() => checkEnvironmentUrl('http://127.0.0.1:8000/v1', false)).toThrow(/loopback/)
     expect(() => checkEnvironmentUrl('http://localhost/v1', false)).toThrow(/loopback/)
@@ -214,7 +215,7 @@ describe('the environment host policy', () => {
   })
 
   it('checks what a host name resolves to', async () => {
-    await expect(checkResolvedHost('http://localhost:1/v1', false)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
-    await expect(checkResolvedHost('http://localhost:1/v1', true)).resolves.toBeUndefined()
+    await expect(checkResolvedHost('http://localhost:1/v1', { allowLoopback: false })).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
+    await expect(checkResolvedHost('http://localhost:1/v1', { allowLoopback: true })).resolves.toBeUndefined()
   })
 })

@@ -34,7 +34,7 @@ describe('npm run demo:train', () => {
     const progress: string[] = []
     const result = await demoTrain({
       config, outDir: join(dataDir, 'demo-train'),
-      environment: new OpenAIEnvironment({ baseURL: server.baseURL, apiKey: 'test', model: 'arithmetic' }),
+      environment: new OpenAIEnvironment({ baseURL: server.baseURL, apiKey: 'test', model: 'arithmetic', policy: { allowLoopback: true } }),
       options: { steps: 2, warmStart: { steps: 3, batchSize: 8, optimizer: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1, schedule: { kind: 'constant', warmupSteps: 0, totalSteps: 0, minRatio: 0 } } } },
       onProgress: (phase, k, n) => progress.push(`${phase} ${k}/${n}`),
     })

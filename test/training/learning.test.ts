@@ -23,7 +23,7 @@ let server: DeterministicArithmeticEnv
 let environment: OpenAIEnvironment
 beforeAll(async () => {
   server = await startDeterministicArithmeticEnv()
-  environment = new OpenAIEnvironment({ baseURL: server.baseURL, apiKey: 'test', model: 'arithmetic' })
+  environment = new OpenAIEnvironment({ baseURL: server.baseURL, apiKey: 'test', model: 'arithmetic', policy: { allowLoopback: true } })
 })
 afterAll(async () => {
   await server.close()

@@ -43,7 +43,7 @@ describePostgres('train runner', () => {
     const runner = trainRunner({
       environment: { complete: async () => ({ content: '2', usage: { promptTokens: 1, completionTokens: 1 } }) },
       overrides: { protocol: { ...TRAINING_OPTIONS, maxTurns: 1, maxNewTokensPerTurn: 6 } },
-      engine: TEST_ENGINE,
+      engine: TEST_ENGINE, allowLoopbackEnvironment: false,
       workDir: tempDir(),
     })
     // First attempt: stopped once step 1 is reported (cancellation is seen at the next step boundary).

@@ -1,7 +1,7 @@
 // What the edge needs from whoever runs agents (the in-process worker under Node; nothing in a
 // Cloudflare Worker yet). Types only: the edge never imports the model engine.
-import type { TokenUsage } from '../shared/protocol/environment.ts'
-import type { TurnRecord } from '../shared/protocol/episode.ts'
+import type { TokenUsage } from './protocol/environment.ts'
+import type { TurnRecord } from './protocol/episode.ts'
 
 export interface AgentModel { id: string; created: number; ownedBy: string }
 
