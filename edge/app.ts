@@ -7,8 +7,9 @@ import type { Config } from '../shared/config.ts'
 import type { Database } from '../shared/db/database.ts'
 import { type AuthEnv, requireApiKey } from './auth.ts'
 import { dashboardRoutes } from './dashboard/routes.tsx'
+import { RETRY_AFTER_SECONDS, serviceFault } from '../shared/faults.ts'
 import { errorBody, handleError } from './errors.ts'
-import { limitBody } from './request.ts'
+import { limitBody, withDeadline } from './request.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
 import type { AgentService } from '../shared/agents.ts'
 import { chatRoutes } from './routes/chat.ts'
@@ -26,7 +27,7 @@ export interface AppDeps {
   dispatcher: WorkerDispatcher
   // who answers /v1/chat/completions; none in a Cloudflare Worker
   agents?: AgentService
-  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds' | 'environment' | 'allowLoopbackEnvironment'>
+  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds' | 'publicUrl' | 'requestTimeoutMs' | 'chatTimeoutMs' | 'environment' | 'allowLoopbackEnvironment'>
 }
 
 export const VERSION = '0.1.0'
@@ -38,18 +39,28 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404))
 
   app.get('/health', async (c) => {
-    try {
-      await db.execute(sql`select 1`)
-    } catch (error) {
-      return c.json({ status: 'unavailable', database: deps.databaseDriver, error: (error as Error).message }, 503)
-    }
-    return c.json({ status: 'ok', version: VERSION, database: deps.databaseDriver, blob_store: blobs.kind })
+    // both services, the blob store by a write: one that can only be read cannot take uploads or checkpoints
+    const [database, blobStore] = await Promise.all([
+      db.execute(sql`select 1`).then(() => 'ok', (error) => serviceFault(error)?.code ?? 'failing'),
+      blobs.put('health/probe', new TextEncoder().encode('ok')).then(() => 'ok', (error) => serviceFault(error)?.code ?? 'failing'),
+    ])
+    const body = { version: VERSION, database: deps.databaseDriver, blob_store: blobs.kind, checks: { database, blob_store: blobStore } }
+    if (database === 'ok' && blobStore === 'ok') return c.json({ status: 'ok', ...body })
+    c.header('Retry-After', String(RETRY_AFTER_SECONDS))
+    return c.json({ status: 'unavailable', ...body }, 503)
   })
 
   // the dashboard page is public: it holds no data and calls the API below with the user's key
   app.route('/dashboard', dashboardRoutes())
 
   const v1 = new Hono<AuthEnv>()
+  // a stalled database must not hold requests for ever: every answer but an upload's (whose body
+  // may take long to arrive) starts within the deadline; streams then run as long as they need
+  v1.use(async (c, next) => {
+    // chat has a deadline of its own (PROMPT_R1_CHAT_TIMEOUT_SECONDS): an agent's turns take minutes
+    if (c.req.method === 'POST' && (c.req.path === '/v1/files' || c.req.path === '/v1/chat/completions')) return next()
+    return withDeadline(config.requestTimeoutMs, next)
+  })
   v1.use(requireApiKey(db))
   // uploads have their own, larger limit; every other body is small JSON
   v1.use(async (c, next) => {
@@ -64,7 +75,7 @@ export function createApp(deps: AppDeps) {
   v1.route('/evaluations', evaluationRoutes(db, blobs, dispatcher, {
     maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment,
   }))
-  v1.route('/checkpoints', checkpointRoutes(db, blobs, config.downloadUrlSeconds))
+  v1.route('/checkpoints', checkpointRoutes(db, blobs, config))
   v1.route('/', chatRoutes(db, agents, config))
   app.route('/v1', v1)
   return app

@@ -1,10 +1,13 @@
-// Every error leaves the API as {error: {code, message, param}} with a 4xx status, except a
-// genuine server fault (5xx) which tests treat as a bug.
+// Every error leaves the API as {error: {code, message, param}} with a 4xx status, except a fault of
+// the database or the blob store (503 with Retry-After) and a genuine server fault (500), which
+// tests treat as a bug.
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { z } from 'zod'
 import { BlobKeyError } from '../shared/blob/store.ts'
 import { ApiError } from '../shared/errors.ts'
+import { RETRY_AFTER_SECONDS, faultMessage, serviceFault } from '../shared/faults.ts'
+import { describeFault } from '../shared/log.ts'
 
 
 export const notFound = (what: string, id: string, param: string | null = null) =>
@@ -51,6 +54,11 @@ export function handleError(error: Error, c: Context) {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return c.json(errorBody('invalid_request', error.message), status as ContentfulStatusCode)
   }
-  console.error(`${c.req.method} ${c.req.path} failed:`, error)
+  const fault = serviceFault(error)
+  console.error(`${c.req.method} ${c.req.path} failed: ${describeFault(error)}`)
+  if (fault) {
+    c.header('Retry-After', String(RETRY_AFTER_SECONDS))
+    return c.json(errorBody('service_unavailable', faultMessage(fault)), 503)
+  }
   return c.json(errorBody('server_error', 'The server failed to handle this request; it has been logged'), 500)
 }

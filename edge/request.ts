@@ -12,7 +12,8 @@ export async function readJson<T extends z.ZodType>(c: Context, schema: T): Prom
   }
   let body: unknown
   try {
-    body = JSON.parse(await c.req.text(), (_key, value) => {
+    body = JSON.parse(await c.req.text(), (key, value) => {
+      checkStorableText(key)
       if (typeof value === 'string') checkStorableText(value)
       return value
     })
@@ -36,6 +37,20 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   const parsed = schema.safeParse(value)
   if (!parsed.success) throw fromZodError(parsed.error, value)
   return parsed.data
+}
+
+// `work` must start its answer within `ms`, or the request is answered 503 (the work itself goes on
+// until it finishes or fails; its result is dropped).
+export async function withDeadline(ms: number, work: () => Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError(503, 'request_timeout', `The server could not answer within ${ms / 1000} s (the database may be stalled); retry later`)), ms)
+  })
+  try {
+    await Promise.race([work(), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 export function limitBody(maxBytes: number): MiddlewareHandler {

@@ -1,6 +1,8 @@
 // The job worker: leases jobs of the kinds it has runners for, keeps each lease alive with
 // heartbeats, passes cancellation and lease loss to the runner as an AbortSignal, and records
 // the outcome. It runs as its own process (gpu-worker/main.ts) or inside `npm start`.
+import { faultMessage, serviceFault } from '../shared/faults.ts'
+import { describeFault } from '../shared/log.ts'
 import { sql } from 'drizzle-orm'
 import { hostname } from 'node:os'
 import type { BlobStore } from '../shared/blob/store.ts'
@@ -82,7 +84,7 @@ export class JobWorker {
         }
         if (await this.runOne()) continue
       } catch (error) {
-        this.log(`worker ${this.id}: ${(error as Error).message}`)
+        this.log(`worker ${this.id}: ${describeFault(error)}`)
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.pollMs)
@@ -111,7 +113,7 @@ export class JobWorker {
         if (outcome === 'lost') abort.abort(new LeaseLostError('this worker lost the lease'))
       } catch (error) {
         // a missed heartbeat is not fatal: the lease has room for several
-        this.log(`worker ${this.id}: heartbeat for ${job.id} failed: ${(error as Error).message}`)
+        this.log(`worker ${this.id}: heartbeat for ${job.id} failed: ${describeFault(error)}`)
       }
     }, heartbeatMs)
     const event = async (e: NewEvent) => {
@@ -130,6 +132,11 @@ export class JobWorker {
         if (await finishJob(db, { jobId: job.id, workerId: this.id, status: 'cancelled' })) {
           await appendEvent(db, job.id, { level: 'info', type: 'message', message: 'Job cancelled' })
         }
+      } else if (serviceFault(error)) {
+        // not the job's fault: its lease runs out and the reaper queues it as its next attempt
+        const fault = serviceFault(error)!
+        this.log(`worker ${this.id}: ${job.id} stopped by a fault of the ${fault.service}: ${describeFault(error)}`)
+        await appendEvent(db, job.id, { level: 'warn', type: 'message', message: `${faultMessage(fault)}: this attempt stopped, and the job goes back to the queue` }).catch(() => {})
       } else {
         const message = (error as Error).message || String(error)
         if (await finishJob(db, { jobId: job.id, workerId: this.id, status: 'failed', error: { code: 'job_failed', message, param: null } })) {

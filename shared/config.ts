@@ -27,6 +27,9 @@ const envSchema = z.object({
   PROMPT_R1_MAX_BODY_BYTES: int(1024 * 1024),
   PROMPT_R1_MAX_UPLOAD_BYTES: int(100 * 1024 * 1024),
   PROMPT_R1_DOWNLOAD_URL_SECONDS: int(3600),
+  PROMPT_R1_PUBLIC_URL: z.url().optional(),
+  PROMPT_R1_REQUEST_TIMEOUT_SECONDS: int(30),
+  PROMPT_R1_CHAT_TIMEOUT_SECONDS: int(300),
   PROMPT_R1_AGENT_MODEL: z.string().min(1).optional(),
   PROMPT_R1_AGENT_NAME: z.string().regex(/^[A-Za-z0-9._:/-]{1,200}$/).default('prompt-r1-agent'),
   PROMPT_R1_ENV_BASE_URL: z.url().optional(),
@@ -74,6 +77,12 @@ export interface Config {
   queue: { leaseMs: number; heartbeatMs: number; maxAttempts: number; pollMs: number }
   limits: { maxBodyBytes: number; maxUploadBytes: number }
   downloadUrlSeconds: number
+  // where clients reach this API (download links are built on it); unset: links are relative
+  publicUrl?: string
+  // the longest an API request may take to start its answer (uploads excepted)
+  requestTimeoutMs: number
+  // the longest one chat completion may take, every turn and environment retry included
+  chatTimeoutMs: number
   agent: {
     // the checkpoint served as `name` (a folder or hf:owner/name); undefined: only merged checkpoints
     source?: string
@@ -121,6 +130,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     limits: { maxBodyBytes: e.PROMPT_R1_MAX_BODY_BYTES, maxUploadBytes: e.PROMPT_R1_MAX_UPLOAD_BYTES },
     downloadUrlSeconds: e.PROMPT_R1_DOWNLOAD_URL_SECONDS,
+    publicUrl: e.PROMPT_R1_PUBLIC_URL?.replace(/\/+$/, ''),
+    requestTimeoutMs: e.PROMPT_R1_REQUEST_TIMEOUT_SECONDS * 1000,
+    chatTimeoutMs: e.PROMPT_R1_CHAT_TIMEOUT_SECONDS * 1000,
     agent: {
       source: e.PROMPT_R1_AGENT_MODEL,
       name: e.PROMPT_R1_AGENT_NAME,

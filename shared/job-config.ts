@@ -47,13 +47,16 @@ export const noopMethod = z.strictObject({
   cpu_ms: z.number().int().min(0).max(60_000).default(0),
 })
 
+// a key travels as an HTTP header: printable ASCII only, and the message never repeats the value
+export const environmentApiKey = z.string().max(4096).regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (no line breaks or control characters)')
+
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'is not a file id')
 
 // The environment LLM a job calls (an evaluation's, or a training job's instead of the worker's).
 export const evalEnvironment = z.strictObject({
   base_url: z.string().min(1).max(2000),
   model: z.string().min(1).max(200),
-  api_key: z.string().max(1000).optional(),
+  api_key: environmentApiKey.optional(),
   // sent with every environment call; none by default, so the provider's defaults apply (as published)
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().gt(0).max(1).optional(),

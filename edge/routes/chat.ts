@@ -12,13 +12,18 @@ import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '..
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { ApiError } from '../../shared/errors.ts'
+import { environmentApiKey } from '../../shared/job-config.ts'
 import { readJson } from '../request.ts'
 
 export interface ChatConfig {
   // the environment used when a request names none
   environment?: EnvironmentEndpoint
   allowLoopbackEnvironment: boolean
+  // the most one chat request may take, all turns and environment retries together
+  chatTimeoutMs: number
 }
+
+class DeadlineExceeded extends Error {}
 
 const message = z.strictObject({
   role: z.enum(['system', 'developer', 'user', 'assistant']),
@@ -43,7 +48,7 @@ const chatBody = z.strictObject({
   environment: z.strictObject({
     base_url: z.string().min(1).max(2000),
     model: z.string().min(1).max(200),
-    api_key: z.string().max(4096).optional(),
+    api_key: environmentApiKey.optional(),
   }).optional(),
 })
 
@@ -80,8 +85,9 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
       return c.json({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })) })
     })
     .post('/chat/completions', async (c) => {
-      const service = available()
+      // the request is checked first: bad input is a 400 whatever serves the agents
       const body = await readJson(c, chatBody)
+      const service = available()
       const last = body.messages.findLast((m) => m.role === 'user')
       const question = typeof last?.content === 'string' ? last.content : last?.content.map((p) => p.text).join('')
       if (!question?.trim()) throw new ApiError(400, 'invalid_parameter', "'messages' needs a user message with the question", 'messages')
@@ -102,6 +108,11 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
       const created = Math.floor(Date.now() / 1000)
       const abort = new AbortController()
       c.req.raw.signal.addEventListener('abort', () => abort.abort(new Error('the client went away')), { once: true })
+      const seconds = config.chatTimeoutMs / 1000
+      const deadline = setTimeout(() => abort.abort(new DeadlineExceeded(
+        `The agent did not finish within ${seconds} s (PROMPT_R1_CHAT_TIMEOUT_SECONDS); the environment may be slow or not answering`)), config.chatTimeoutMs)
+      const timedOut = () => abort.signal.reason instanceof DeadlineExceeded
+        ? new ApiError(504, 'deadline_exceeded', (abort.signal.reason as Error).message) : undefined
       const request = {
         projectId, model: body.model, question, environment, signal: abort.signal,
         sampling: { temperature: body.temperature, topP: body.top_p, seed: body.seed, maxTokensPerTurn: maxTokens },
@@ -113,12 +124,15 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
         timings: { total_ms: run.timings.totalMs, environment_ms: run.timings.environmentMs },
       })
       if (!(await service.hasModel(projectId, body.model))) {
+        clearTimeout(deadline)
         throw new ApiError(404, 'model_not_found',
           `The model '${body.model}' does not exist or you do not have access to it (GET /v1/models lists them)`, 'model')
       }
 
       if (!body.stream) {
         const run = await service.run({ ...request, onEvent: () => {} })
+          .catch((error) => { throw timedOut() ?? error })
+          .finally(() => clearTimeout(deadline))
         await record(run)
         return c.json({
           id, object: 'chat.completion', created, model: body.model,
@@ -149,10 +163,11 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
             await stream.writeSSE({ data: JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usageOf(run) }) })
           }
         } catch (error) {
-          if (abort.signal.aborted) return
-          const apiError = error instanceof ApiError ? error : new ApiError(502, 'agent_failed', (error as Error).message)
+          if (abort.signal.aborted && !timedOut()) return
+          const apiError = timedOut() ?? (error instanceof ApiError ? error : new ApiError(502, 'agent_failed', (error as Error).message))
           await stream.writeSSE({ data: JSON.stringify({ error: { code: apiError.code, message: apiError.message, param: apiError.param } }) })
         }
+        clearTimeout(deadline)
         await stream.writeSSE({ data: '[DONE]' })
       })
     })

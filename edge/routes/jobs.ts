@@ -41,9 +41,10 @@ export function jobRoutes(db: Database, resource: JobResource) {
     message: event.message,
     data: event.data ?? null,
   })
-  // `after` for events: a seq number or an event id as returned by this API
+  // `after` for events: a seq number or an event id as returned by this API (15 digits: a safe
+  // integer, and within the bigint column, which a longer number would overflow)
   const eventsQuery = z.strictObject({
-    after: z.string().regex(new RegExp(`^(${resource.eventIdPrefix}-.+-)?\\d+$`), 'must be an event id or a sequence number').optional(),
+    after: z.string().regex(new RegExp(`^(${resource.eventIdPrefix}-.+-)?\\d{1,15}$`), 'must be an event id or a sequence number').optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
 

@@ -10,6 +10,8 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
     max: options.maxConnections ?? 10,
     // the Worker runtime cannot keep type lookups between requests; every type we use is built in
     fetch_types: false,
+    // a server that does not answer is a 503 within seconds, not a request that hangs for 30
+    connect_timeout: 5,
     onnotice: () => {},
   })
   const db = drizzle(client, { schema }) as unknown as Database

@@ -158,7 +158,7 @@ export class OpenAIEnvironment implements Environment {
       } catch (error) {
         const refused = refusal(error)
         if (refused) throw refused
-        if (attempt >= maxRetries || !isRetryable(error)) throw error
+        if (attempt >= maxRetries || !isRetryable(error)) throw withoutKey(error, this.settings.apiKey)
         await sleep(this.retryDelayMs(error, attempt), signal)
       }
     }
@@ -170,6 +170,13 @@ export class OpenAIEnvironment implements Environment {
     if (serverDelay !== undefined) return Math.min(serverDelay, retryMaxDelayMs)
     return Math.min(retryMaxDelayMs, retryBaseDelayMs * 2 ** attempt) * (1 - 0.25 * Math.random())
   }
+}
+
+// Whatever fails must not carry the key on into turn errors, runs and results (an SDK or a header
+// check may quote it).
+function withoutKey(error: unknown, apiKey: string): unknown {
+  if (error instanceof Error && apiKey.length >= 4 && error.message.includes(apiKey)) error.message = error.message.split(apiKey).join('[api key]')
+  return error
 }
 
 // The policy's refusal, wherever the client and fetch wrapped it: its message is the one to show.

@@ -248,7 +248,9 @@ describePostgres('edge API', () => {
     expect(download.json).toMatchObject({ object: 'checkpoint.download', format: 'merged', expires_at: null })
     const [file] = download.json.files
     expect(file).toMatchObject({ path: 'model.safetensors', bytes: 5000, sha256: stored.sha256 })
-    const path = new URL(file.url).pathname
+    // relative without PROMPT_R1_PUBLIC_URL: never built on the request's Host header
+    const path = file.url
+    expect(path).toBe(`/v1/checkpoints/${checkpoint.id}/files/merged/model.safetensors`)
     const streamed = await t.app.request(path, { headers: { authorization: `Bearer ${tenantA}` } })
     expect(streamed.status).toBe(200)
     expect(new Uint8Array(await streamed.arrayBuffer())).toEqual(weights)

@@ -71,7 +71,7 @@ describe('npm run demo:train', () => {
       const download = await (await call(`/v1/checkpoints/${result.checkpointId}/download?format=merged`)).json() as any
       const folder = tempDir('demo-download-')
       for (const file of download.files as { path: string; url: string; sha256: string; bytes: number }[]) {
-        const response = await call(new URL(file.url).pathname)
+        const response = await call(file.url)
         expect(response.status).toBe(200)
         const bytes = new Uint8Array(await response.arrayBuffer())
         expect(bytes.length).toBe(file.bytes)
