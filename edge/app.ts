@@ -27,7 +27,7 @@ export interface AppDeps {
   dispatcher: WorkerDispatcher
   // who answers /v1/chat/completions; none in a Cloudflare Worker
   agents?: AgentService
-  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds' | 'publicUrl' | 'requestTimeoutMs' | 'chatTimeoutMs' | 'environment' | 'allowLoopbackEnvironment'>
+  config: Pick<Config, 'limits' | 'queue' | 'downloadUrlSeconds' | 'publicUrl' | 'requestTimeoutMs' | 'chatTimeoutMs' | 'modelFolders' | 'environment' | 'allowLoopbackEnvironment'>
 }
 
 export const VERSION = '0.1.0'
@@ -69,12 +69,9 @@ export function createApp(deps: AppDeps) {
   })
   v1.route('/api_keys', apiKeyRoutes(db))
   v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
-  v1.route('/training/jobs', trainingJobRoutes(db, blobs, dispatcher, {
-    maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment,
-  }))
-  v1.route('/evaluations', evaluationRoutes(db, blobs, dispatcher, {
-    maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment,
-  }))
+  const jobOptions = { maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment, modelFolders: config.modelFolders }
+  v1.route('/training/jobs', trainingJobRoutes(db, blobs, dispatcher, jobOptions))
+  v1.route('/evaluations', evaluationRoutes(db, blobs, dispatcher, jobOptions))
   v1.route('/checkpoints', checkpointRoutes(db, blobs, config))
   v1.route('/', chatRoutes(db, agents, config))
   app.route('/v1', v1)

@@ -1,5 +1,6 @@
 // Configuration from environment variables, validated once at start-up. It takes the env object
 // rather than process.env so the Cloudflare Worker can pass its bindings.
+import { join, resolve } from 'node:path'
 import { z } from 'zod'
 
 const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
@@ -28,6 +29,7 @@ const envSchema = z.object({
   PROMPT_R1_MAX_UPLOAD_BYTES: int(100 * 1024 * 1024),
   PROMPT_R1_DOWNLOAD_URL_SECONDS: int(3600),
   PROMPT_R1_PUBLIC_URL: z.url().optional(),
+  PROMPT_R1_MODEL_FOLDERS: z.string().optional(),
   PROMPT_R1_REQUEST_TIMEOUT_SECONDS: int(30),
   PROMPT_R1_CHAT_TIMEOUT_SECONDS: int(300),
   PROMPT_R1_AGENT_MODEL: z.string().min(1).optional(),
@@ -79,6 +81,8 @@ export interface Config {
   downloadUrlSeconds: number
   // where clients reach this API (download links are built on it); unset: links are relative
   publicUrl?: string
+  // absolute folders whose model folders jobs may name (shared/models.ts); default: <data dir>/models
+  modelFolders: string[]
   // the longest an API request may take to start its answer (uploads excepted)
   requestTimeoutMs: number
   // the longest one chat completion may take, every turn and environment retry included
@@ -131,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     limits: { maxBodyBytes: e.PROMPT_R1_MAX_BODY_BYTES, maxUploadBytes: e.PROMPT_R1_MAX_UPLOAD_BYTES },
     downloadUrlSeconds: e.PROMPT_R1_DOWNLOAD_URL_SECONDS,
     publicUrl: e.PROMPT_R1_PUBLIC_URL?.replace(/\/+$/, ''),
+    modelFolders: (e.PROMPT_R1_MODEL_FOLDERS?.split(':') ?? [join(e.PROMPT_R1_DATA_DIR, 'models')]).filter(Boolean).map((folder) => resolve(folder)),
     requestTimeoutMs: e.PROMPT_R1_REQUEST_TIMEOUT_SECONDS * 1000,
     chatTimeoutMs: e.PROMPT_R1_CHAT_TIMEOUT_SECONDS * 1000,
     agent: {

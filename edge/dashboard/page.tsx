@@ -86,7 +86,7 @@ function TrainingForm() {
   const f = 'train'
   return (
     <form id="train-form" class="panel" novalidate>
-      <Field form={f} param="model" label="Base model" value="hf:Qwen/Qwen3-0.6B" hint="hf:owner/name (the Hugging Face hub, when the workers are online) or a checkpoint folder the workers can read" />
+      <Field form={f} param="model" label="Base model" value="hf:Qwen/Qwen3-0.6B" hint="hf:owner/name (the Hugging Face hub, when the workers are online), a checkpoint id of this project, or a folder inside the server's model folders" />
       <Select form={f} param="training_file" label="Training dataset" files="required"><option value="">(choose a file)</option></Select>
       <Select form={f} param="validation_file" label="Validation dataset" files="optional"><option value="">(none)</option></Select>
       <Select form={f} param="method.type" label="Method">
@@ -144,7 +144,7 @@ function EvaluationForm() {
       <fieldset class="grid">
         <legend>Agent (for the agent mode: a checkpoint id or a model)</legend>
         <Field form={f} param="agent.checkpoint" label="Checkpoint id" placeholder="ckpt-..." />
-        <Field form={f} param="agent.model" label="Model" placeholder="a folder or hf:owner/name" />
+        <Field form={f} param="agent.model" label="Model" placeholder="hf:owner/name, ckpt-..., or a model folder" />
         <Field form={f} param="agent.max_turns" label="Max turns" type="number" value={defaultOf(evalAgent.shape.max_turns)} />
         <Field form={f} param="agent.max_new_tokens_per_turn" label="Max new tokens per turn" type="number" value={defaultOf(evalAgent.shape.max_new_tokens_per_turn)} />
         <Field form={f} param="agent.temperature" label="Temperature" type="number" value={defaultOf(evalAgent.shape.temperature)} hint="0 is greedy, as published" />

@@ -21,12 +21,14 @@ import { ApiError } from '../../shared/errors.ts'
 import { readJson, readQuery } from '../request.ts'
 import { unixSeconds } from './common.ts'
 import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
-import type { WorkerDispatcher } from './training-jobs.ts'
+import { type WorkerDispatcher, checkModelReference } from './training-jobs.ts'
 
 export interface EvaluationRouteOptions {
   maxAttempts: number
   /** whether environment.base_url may point at this machine (tests, a local vLLM); never in a shared deployment */
   allowLoopbackEnvironment: boolean
+  /** the operator's folders that a model folder must be inside (shared/models.ts) */
+  modelFolders: string[]
 }
 
 export function toEvaluationObject(job: Job) {
@@ -80,6 +82,7 @@ export function evaluationRoutes(db: Database, blobs: BlobStore, dispatcher: Wor
           throw notFound('file', dataset.file_id, `datasets.${i}.file_id`)
         }
       }
+      if (body.agent?.model !== undefined) await checkModelReference(db, projectId, body.agent.model, options.modelFolders, 'agent.model')
       if (body.agent?.checkpoint !== undefined && !(await getCheckpoint(db, projectId, body.agent.checkpoint))) {
         throw notFound('checkpoint', body.agent.checkpoint, 'agent.checkpoint')
       }

@@ -5,11 +5,12 @@ import { z } from 'zod'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
-import { listCheckpoints, type Checkpoint } from '../../shared/db/checkpoints.ts'
+import { getCheckpoint, listCheckpoints, type Checkpoint } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
 import { createTrainingJobBody, trajectoriesPrefix, trajectoryKey, trajectoryStep } from '../../shared/job-config.ts'
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
+import { parseModelReference } from '../../shared/models.ts'
 import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
 import { readJson, readQuery } from '../request.ts'
@@ -25,6 +26,8 @@ export interface TrainingRouteOptions {
   maxAttempts: number
   /** whether environment.base_url may point at this machine (tests, a local vLLM); never in a shared deployment */
   allowLoopbackEnvironment: boolean
+  /** the operator's folders that a model folder must be inside (shared/models.ts) */
+  modelFolders: string[]
 }
 
 export function toJobObject(job: Job) {
@@ -79,7 +82,13 @@ const TRAINING_JOBS: JobResource = {
   toObject: toJobObject,
 }
 
-export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment }: TrainingRouteOptions) {
+// A model a job may name (shared/models.ts); a checkpoint id must be one of the caller's project.
+export async function checkModelReference(db: Database, projectId: string, raw: string, modelFolders: string[], param: string) {
+  const reference = parseModelReference(raw, modelFolders, param)
+  if (reference.kind === 'checkpoint' && !(await getCheckpoint(db, projectId, reference.id))) throw notFound('checkpoint', reference.id, param)
+}
+
+export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment, modelFolders }: TrainingRouteOptions) {
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const body = await readJson(c, createTrainingJobBody)
@@ -89,6 +98,7 @@ export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: Wo
       for (const [param, fileId] of referenced) {
         if (fileId && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
       }
+      if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model')
       const hasFiles = referenced.some(([, fileId]) => fileId)
       let job = await createJob(db, {
         projectId, kind: body.method.type === 'noop' ? 'noop' : 'train', config: body, maxAttempts,

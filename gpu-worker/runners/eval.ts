@@ -5,18 +5,17 @@
 import { readDataset } from '../../datasets/read.ts'
 import { readAll } from '../../shared/blob/store.ts'
 import type { EngineSettings } from '../../shared/config.ts'
-import { getCheckpoint } from '../../shared/db/checkpoints.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { markdownTable } from '../../shared/eval/report.ts'
 import { BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
 import { type EvalRow, SIMILARITY_EMBEDDER, describeDatasets } from '../../shared/eval/rows.ts'
 import { summarize } from '../../shared/eval/summary.ts'
-import { type EvaluationConfig, createEvaluationBody } from '../../shared/job-config.ts'
+import { createEvaluationBody } from '../../shared/job-config.ts'
 import { HashedBagOfWordsEmbedder } from '../../shared/protocol/metrics.ts'
-import type { ModelSource } from '../engine/checkpoint.ts'
+import { modelSource } from '../model-source.ts'
 import { runEvaluation } from '../eval/run.ts'
 import { type LoadedAgent, jobEnvironment, loadAgent, loadEvalDatasets } from '../eval/setup.ts'
-import type { JobContext, JobRunner } from '../worker.ts'
+import type { JobRunner } from '../worker.ts'
 
 export interface EvalRunnerOptions {
   /**
@@ -24,6 +23,8 @@ export interface EvalRunnerOptions {
    * on the URL as written); link-local and metadata addresses are refused either way
    */
   allowLoopbackEnvironment: boolean
+  /** the operator's model folders (PROMPT_R1_MODEL_FOLDERS): an agent's model folder must be inside one */
+  modelFolders: string[]
   /** where the agent's engine runs (the worker's configuration) */
   engine: EngineSettings
   /** the engine's model and ONNX cache folder (default: $PROMPT_R1_CACHE or ~/.cache/prompt-r1) */
@@ -48,7 +49,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
     let agent: LoadedAgent | undefined
     try {
       if (config.modes.includes('agent')) {
-        agent = await loadAgent(config.agent!, await agentSource(ctx, config.agent!), { batchSize: config.batch_size, engine: options.engine, cacheDir: options.cacheDir, signal })
+        agent = await loadAgent(config.agent!, await modelSource(config.agent!.model ?? config.agent!.checkpoint!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders }, 'agent.model'), { batchSize: config.batch_size, engine: options.engine, cacheDir: options.cacheDir, signal })
       }
       const rows = await runEvaluation({
         datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store,
@@ -68,14 +69,6 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
   }
 }
 
-async function agentSource(ctx: JobContext, agent: NonNullable<EvaluationConfig['agent']>): Promise<ModelSource> {
-  if (agent.model !== undefined) return agent.model
-  const checkpoint = await getCheckpoint(ctx.db, ctx.job.projectId, agent.checkpoint!)
-  const files = checkpoint?.files.merged ?? checkpoint?.files.full
-  if (!files || files.length === 0) throw new Error(`checkpoint ${agent.checkpoint} has no merged or full model files`)
-  const key = files[0].blobKey
-  return { store: ctx.blobs, prefix: key.slice(0, key.lastIndexOf('/')) }
-}
 
 // the batch's means, for the dashboard's live curves
 function batchMetrics(batch: EvalRow[]) {

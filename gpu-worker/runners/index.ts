@@ -13,11 +13,11 @@ const OPERATOR_NAMED = { allowLoopback: true }
 
 export type Runners = Partial<Record<JobKind, JobRunner>>
 
-export function createRunners(config: Pick<Config, 'engine' | 'environment' | 'allowLoopbackEnvironment'>): Runners {
-  const { engine, allowLoopbackEnvironment } = config
+export function createRunners(config: Pick<Config, 'engine' | 'environment' | 'allowLoopbackEnvironment' | 'modelFolders'>): Runners {
+  const { engine, allowLoopbackEnvironment, modelFolders } = config
   return {
     noop: runNoopJob,
-    train: trainRunner({ engine, allowLoopbackEnvironment, environment: config.environment && new OpenAIEnvironment({ ...config.environment, policy: OPERATOR_NAMED }) }),
-    eval: createEvalRunner({ engine, allowLoopbackEnvironment }),
+    train: trainRunner({ engine, allowLoopbackEnvironment, modelFolders, environment: config.environment && new OpenAIEnvironment({ ...config.environment, policy: OPERATOR_NAMED }) }),
+    eval: createEvalRunner({ engine, allowLoopbackEnvironment, modelFolders }),
   }
 }

@@ -30,6 +30,7 @@ import type { LoraOptions } from '../training/model.ts'
 import { ADAMW_DEFAULTS } from '../training/optim.ts'
 import { writeAdapter, writeMergedModel } from '../training/state.ts'
 import { jobEnvironment } from '../eval/setup.ts'
+import { modelSource } from '../model-source.ts'
 import type { JobRunner } from '../worker.ts'
 
 export interface TrainRunnerOptions {
@@ -40,6 +41,8 @@ export interface TrainRunnerOptions {
    * on the URL as written); link-local and metadata addresses are refused either way
    */
   allowLoopbackEnvironment: boolean
+  /** the operator's model folders (PROMPT_R1_MODEL_FOLDERS): a job's model folder must be inside one */
+  modelFolders: string[]
   /** Overrides of the derived GRPO options (tests use small turn and token limits). */
   overrides?: Partial<GrpoOptions>
   /** Where the policy's sessions run (the worker's configuration). */
@@ -60,7 +63,8 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
     if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
     mkdirSync(workDir, { recursive: true })
-    const base = openCheckpoint(await resolveCheckpoint(config.model!, defaultCacheDir()))
+    const source = await modelSource(config.model!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders })
+    const base = openCheckpoint(await resolveCheckpoint(source, defaultCacheDir()))
     const data = await datasetRows(db, blobs, job.projectId, config.training_file!)
     const validation = config.validation_file ? await datasetRows(db, blobs, job.projectId, config.validation_file) : undefined
     // lora_rank 0: full fine-tuning; otherwise adapters, each field defaulting to DEFAULT_LORA's.

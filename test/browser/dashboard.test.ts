@@ -57,7 +57,7 @@ describeBrowser('the dashboard', () => {
     await modelError.filter({ hasText: "Missing required parameter: 'model'" }).waitFor()
     await expect(page.getByLabel('Base model').getAttribute('aria-invalid')).resolves.toBe('true')
 
-    await page.getByLabel('Base model').fill('Qwen/Qwen3-0.6B')
+    await page.getByLabel('Base model').fill('hf:Qwen/Qwen3-0.6B')
     await page.getByLabel('Learning rate').fill('fast')
     await page.getByRole('button', { name: 'Launch training job' }).click()
     await page.locator('[data-error-for="method.grpo.hyperparameters.learning_rate"]', { hasText: 'Invalid' }).waitFor()

@@ -16,7 +16,7 @@ import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { createEvalRunner } from '../../gpu-worker/runners/eval.ts'
 import { runNoopJob } from '../../gpu-worker/runners/noop.ts'
 import { trainRunner } from '../../gpu-worker/runners/train.ts'
-import { TEST_ENGINE } from '../helpers/engine.ts'
+import { TEST_ENGINE, TEST_MODEL_FOLDERS } from '../helpers/engine.ts'
 import { makeArithmeticAgent } from '../../gpu-worker/training/arithmetic-task.ts'
 import { JobWorker } from '../../gpu-worker/worker.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
@@ -64,13 +64,14 @@ export async function startPlatform(): Promise<Platform> {
   const env = await startDeterministicArithmeticEnv()
   const config = loadConfig({
     PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: 'true', PROMPT_R1_POLL_MS: '50', PROMPT_R1_HEARTBEAT_SECONDS: '1', PROMPT_R1_LEASE_SECONDS: '5',
+    PROMPT_R1_MODEL_FOLDERS: TEST_MODEL_FOLDERS.join(':'),
   })
   const cacheDir = join(dir, 'cache')
   // one engine thread: the machine's other core serves the browser and the API
   const runners = {
     noop: runNoopJob,
-    eval: createEvalRunner({ engine: TEST_ENGINE, cacheDir, allowLoopbackEnvironment: true }),
-    train: trainRunner({ engine: TEST_ENGINE, workDir: join(dir, 'train'), allowLoopbackEnvironment: true }),
+    eval: createEvalRunner({ engine: TEST_ENGINE, cacheDir, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS }),
+    train: trainRunner({ engine: TEST_ENGINE, workDir: join(dir, 'train'), allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS }),
   }
   const worker = new JobWorker({ db: database.db, blobs, runners, ...config.queue, log: () => {} })
   await worker.start()

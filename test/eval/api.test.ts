@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { createRunners } from '../../gpu-worker/runners/index.ts'
 import { createEvalRunner } from '../../gpu-worker/runners/eval.ts'
-import { TEST_ENGINE } from '../helpers/engine.ts'
+import { TEST_ENGINE, TEST_MODEL_FOLDERS } from '../helpers/engine.ts'
 import type { NewEvent } from '../../shared/db/jobs.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
@@ -186,9 +186,9 @@ describePostgres('evaluation API', () => {
     const ctx = { job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {} }
     const before = env.requests.length
     // the runners as a worker makes them from its configuration
-    await expect(createRunners({ engine: TEST_ENGINE, environment: undefined, allowLoopbackEnvironment: false }).eval!(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
+    await expect(createRunners({ engine: TEST_ENGINE, environment: undefined, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS }).eval!(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
     expect(env.requests.length).toBe(before)
-    await expect(createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true })(ctx)).resolves.toMatchObject({ result: { summary: { rows_scored: 1 } } })
+    await expect(createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS })(ctx)).resolves.toMatchObject({ result: { summary: { rows_scored: 1 } } })
   })
 
   it('resumes an interrupted job on its next attempt without re-running scored rows', async () => {
@@ -197,7 +197,7 @@ describePostgres('evaluation API', () => {
       environment: { base_url: env.baseURL, model: 'resume', cache: false }, agent: { model: agentFolder, max_new_tokens_per_turn: 16 },
     })
     const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'eval', config, maxAttempts: 3, status: 'succeeded' })
-    const runner = createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true })
+    const runner = createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS })
     const events: NewEvent[] = []
     const abort = new AbortController()
     const ctx = (attempt: number, signal: AbortSignal) => ({

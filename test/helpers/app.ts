@@ -7,7 +7,7 @@ import type { BlobStore } from '../../shared/blob/store.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { createApiKey } from '../../shared/db/api-keys.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
-import { TEST_ENGINE } from './engine.ts'
+import { TEST_ENGINE, TEST_MODEL_FOLDERS } from './engine.ts'
 
 // The API's error shape: {error: {code, message, param}} with the given status.
 export function expectApiError(response: { status: number; json: any }, status: number, code: string, param?: string | null) {
@@ -20,7 +20,7 @@ export function expectApiError(response: { status: number; json: any }, status: 
 export interface RequestOptions { key?: string | null; json?: unknown; body?: BodyInit; headers?: Record<string, string> }
 
 export async function testApp(database: OpenDatabase, blobs: BlobStore, env: Record<string, string> = {}) {
-  const config = loadConfig({ PROMPT_R1_POLL_MS: '50', PROMPT_R1_HEARTBEAT_SECONDS: '1', PROMPT_R1_LEASE_SECONDS: '5', ...env })
+  const config = loadConfig({ PROMPT_R1_POLL_MS: '50', PROMPT_R1_HEARTBEAT_SECONDS: '1', PROMPT_R1_LEASE_SECONDS: '5', PROMPT_R1_MODEL_FOLDERS: TEST_MODEL_FOLDERS.join(':'), ...env })
   const worker = new JobWorker({ db: database.db, blobs, runners: createRunners({ ...config, engine: TEST_ENGINE }), ...config.queue, log: () => {} })
   const deps: AppDeps = {
     db: database.db, databaseDriver: database.driver, blobs, config, dispatcher: { jobQueued: () => worker.wake() },

@@ -131,10 +131,10 @@ describePostgres('edge API', () => {
 
   it('creates training jobs with the published defaults and validates them', async () => {
     const file = await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(2), 'train.jsonl') })
-    const job = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7 } })
+    const job = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7 } })
     expect(job.status).toBe(201)
     expect(job.json).toMatchObject({
-      object: 'fine_tuning.job', kind: 'train', status: 'queued', model: 'Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7,
+      object: 'fine_tuning.job', kind: 'train', status: 'queued', model: 'hf:Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7,
       method: { type: 'grpo', grpo: { hyperparameters: { group_size: 5, prompts_per_step: 128, learning_rate: 1e-6, kl_coef: 0.001, clip_ratio: 0.2 } } },
     })
     const events = await t.request('GET', `/v1/training/jobs/${job.json.id}/events`, { key: tenantA })

@@ -2,7 +2,7 @@
 // checkpoint rows with downloadable files, cancellation at a step boundary (as a lost worker), and a
 // later attempt that resumes after the last checkpoint and ends with the merged checkpoint.
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { TEST_ENGINE } from '../helpers/engine.ts'
+import { TEST_ENGINE, TEST_MODEL_FOLDERS } from '../helpers/engine.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { readAll } from '../../shared/blob/store.ts'
 import { listCheckpoints } from '../../shared/db/checkpoints.ts'
@@ -43,7 +43,7 @@ describePostgres('train runner', () => {
     const runner = trainRunner({
       environment: { complete: async () => ({ content: '2', usage: { promptTokens: 1, completionTokens: 1 } }) },
       overrides: { protocol: { ...TRAINING_OPTIONS, maxTurns: 1, maxNewTokensPerTurn: 6 } },
-      engine: TEST_ENGINE, allowLoopbackEnvironment: false,
+      engine: TEST_ENGINE, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS,
       workDir: tempDir(),
     })
     // First attempt: stopped once step 1 is reported (cancellation is seen at the next step boundary).

@@ -3,7 +3,7 @@
 // deterministic arithmetic environment named in the job; each step's episodes are stored and
 // served; bad inputs, other tenants and the environment's host policy get the API's errors.
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { TEST_ENGINE } from '../helpers/engine.ts'
+import { TEST_ENGINE, TEST_MODEL_FOLDERS } from '../helpers/engine.ts'
 import { trainRunner } from '../../gpu-worker/runners/train.ts'
 import { makeArithmeticAgent } from '../../gpu-worker/training/arithmetic-task.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
@@ -145,7 +145,7 @@ describePostgres('training trajectories and environment', () => {
       config: { model, training_file: fileId, method: grpo({ steps: 1 }), environment: { base_url: 'http://localhost:9/v1', model: 'arith' } },
     })
     const unused = { complete: async () => { throw new Error('the worker\'s own environment was used') } }
-    const runner = trainRunner({ environment: unused, allowLoopbackEnvironment: false, engine: TEST_ENGINE, workDir: tempDir() })
+    const runner = trainRunner({ environment: unused, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, engine: TEST_ENGINE, workDir: tempDir() })
     await expect(runner({ job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {} })).rejects.toThrow(/loopback/)
     expect(await blobs.size(trajectoryKey(job.id, 1))).toBeNull()
   })
