@@ -1,11 +1,12 @@
-// Bearer API keys. A key belongs to one project (tenant) and sees only that project's objects;
-// admin keys may also manage keys.
+// Bearer API keys. A key belongs to one project (tenant) and sees only that project's objects. An
+// admin key also manages its own project's keys; a superuser key (the operator's) manages the keys
+// of every project.
 import type { MiddlewareHandler } from 'hono'
 import { findKeyBySecret } from '../shared/db/api-keys.ts'
 import type { Database } from '../shared/db/database.ts'
 import { ApiError } from '../shared/errors.ts'
 
-export interface Principal { keyId: string; projectId: string; isAdmin: boolean }
+export interface Principal { keyId: string; projectId: string; isAdmin: boolean; isSuperuser: boolean }
 
 export type AuthEnv = { Variables: { principal: Principal } }
 
@@ -18,7 +19,7 @@ export function requireApiKey(db: Database): MiddlewareHandler<AuthEnv> {
     const key = await findKeyBySecret(db, match[1])
     if (!key) throw new ApiError(401, 'invalid_api_key', 'Incorrect API key provided')
     if (key.revokedAt) throw new ApiError(401, 'revoked_api_key', `The API key ${key.prefix}... was revoked`)
-    c.set('principal', { keyId: key.id, projectId: key.projectId, isAdmin: key.isAdmin })
+    c.set('principal', { keyId: key.id, projectId: key.projectId, isAdmin: key.isAdmin || key.isSuperuser, isSuperuser: key.isSuperuser })
     await next()
   }
 }

@@ -17,7 +17,7 @@ export function newSecret(): string {
 const visiblePrefix = (secret: string) => secret.slice(0, SECRET_PREFIX.length + 6)
 
 export async function createApiKey(db: Database, input: {
-  projectId: string; name: string; isAdmin: boolean; secret?: string
+  projectId: string; name: string; isAdmin: boolean; isSuperuser?: boolean; secret?: string
 }): Promise<{ key: ApiKey; secret: string }> {
   const secret = input.secret ?? newSecret()
   const [key] = await db.insert(apiKeys).values({
@@ -27,6 +27,7 @@ export async function createApiKey(db: Database, input: {
     secretHash: await sha256Hex(secret),
     prefix: visiblePrefix(secret),
     isAdmin: input.isAdmin,
+    isSuperuser: input.isSuperuser ?? false,
   }).returning()
   return { key, secret }
 }
@@ -36,27 +37,31 @@ export async function findKeyBySecret(db: Database, secret: string): Promise<Api
   return key
 }
 
-export async function listApiKeys(db: Database): Promise<ApiKey[]> {
-  return db.select().from(apiKeys).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+// `projectId`: that project's keys only; undefined: every project's (a superuser's view)
+export async function listApiKeys(db: Database, projectId?: string): Promise<ApiKey[]> {
+  return db.select().from(apiKeys).where(projectId === undefined ? undefined : eq(apiKeys.projectId, projectId))
+    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
 }
 
-export async function revokeApiKey(db: Database, id: string): Promise<ApiKey | undefined> {
-  const [key] = await db.update(apiKeys).set({ revokedAt: new Date() })
-    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).returning()
-  return key ?? (await db.select().from(apiKeys).where(eq(apiKeys.id, id)))[0]
+export async function revokeApiKey(db: Database, id: string, projectId?: string): Promise<ApiKey | undefined> {
+  const own = and(eq(apiKeys.id, id), projectId === undefined ? undefined : eq(apiKeys.projectId, projectId))
+  const [key] = await db.update(apiKeys).set({ revokedAt: new Date() }).where(and(own, isNull(apiKeys.revokedAt))).returning()
+  return key ?? (await db.select().from(apiKeys).where(own))[0]
 }
 
-// First start: make sure some admin can log in. With PROMPT_R1_ADMIN_KEY that key is registered
-// (idempotently); otherwise one is generated, once, and its secret returned for printing.
+// First start: make sure the operator can log in with a superuser key. With PROMPT_R1_ADMIN_KEY
+// that key is registered (idempotently) as one; otherwise one is generated, once, and its secret
+// returned for printing (also where an older database has admin keys but no superuser yet).
 export async function ensureAdminKey(db: Database, configured?: string): Promise<string | undefined> {
+  const superuser = { projectId: DEFAULT_PROJECT, isAdmin: true, isSuperuser: true }
   if (configured) {
-    if (!(await findKeyBySecret(db, configured))) {
-      await createApiKey(db, { projectId: DEFAULT_PROJECT, name: 'admin (PROMPT_R1_ADMIN_KEY)', isAdmin: true, secret: configured })
-    }
+    const known = await findKeyBySecret(db, configured)
+    if (!known) await createApiKey(db, { ...superuser, name: 'superuser (PROMPT_R1_ADMIN_KEY)', secret: configured })
+    else if (!known.isSuperuser) await db.update(apiKeys).set({ isSuperuser: true }).where(eq(apiKeys.id, known.id))
     return undefined
   }
-  const [anyAdmin] = await db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.isAdmin, true), isNull(apiKeys.revokedAt))).limit(1)
-  if (anyAdmin) return undefined
-  const { secret } = await createApiKey(db, { projectId: DEFAULT_PROJECT, name: 'admin (generated at first start)', isAdmin: true })
+  const [any] = await db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.isSuperuser, true), isNull(apiKeys.revokedAt))).limit(1)
+  if (any) return undefined
+  const { secret } = await createApiKey(db, { ...superuser, name: 'superuser (generated at first start)' })
   return secret
 }

@@ -27,7 +27,9 @@ export const apiKeys = pgTable('api_keys', {
   // sha256 of the whole secret; the secret itself is shown once and never stored
   secretHash: text('secret_hash').notNull(),
   prefix: text('prefix').notNull(),
+  // an admin key manages its own project's keys; a superuser key (the operator's) every project's
   isAdmin: boolean('is_admin').notNull().default(false),
+  isSuperuser: boolean('is_superuser').notNull().default(false),
   createdAt: createdAt(),
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 }, (t) => [uniqueIndex('api_keys_secret_hash').on(t.secretHash)])

@@ -26,7 +26,7 @@ export async function testApp(database: OpenDatabase, blobs: BlobStore, env: Rec
     db: database.db, databaseDriver: database.driver, blobs, config, dispatcher: { jobQueued: () => worker.wake() },
   }
   const app = createApp(deps)
-  const admin = (await createApiKey(database.db, { projectId: 'default', name: 'test admin', isAdmin: true })).secret
+  const admin = (await createApiKey(database.db, { projectId: 'default', name: 'test superuser', isAdmin: true, isSuperuser: true })).secret
 
   async function request(method: string, path: string, options: RequestOptions = {}) {
     const headers: Record<string, string> = { ...options.headers }

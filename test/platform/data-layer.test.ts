@@ -41,7 +41,7 @@ describe.each(backends)('data layer on %s', (_name, open) => {
     expect(await ensureAdminKey(database.db, configured)).toBeUndefined()
     expect(await ensureAdminKey(database.db, configured)).toBeUndefined()
     const key = await findKeyBySecret(database.db, configured)
-    expect(key?.isAdmin).toBe(true)
+    expect(key).toMatchObject({ isAdmin: true, isSuperuser: true })
     const count = await database.db.select().from(apiKeys).where(sql`secret_hash = ${key!.secretHash}`)
     expect(count).toHaveLength(1)
   })
