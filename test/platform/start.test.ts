@@ -73,6 +73,27 @@ describe('npm start', () => {
     expect(await second.stop()).toBe(0)
   })
 
+  it('stops a second process on the same data folder with a clear message, and takes over a dead one\'s', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'start-lock-'))
+    const env = { PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '' }
+    const first = await start({ ...env, PORT: String(await freePort()) })
+    const owner = running!
+    const second = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], { env: { ...process.env, ...env, PORT: String(await freePort()) }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    second.stdout!.on('data', (d) => { output += d })
+    second.stderr!.on('data', (d) => { output += d })
+    const code = await new Promise((resolve) => second.once('exit', resolve))
+    expect(code).toBe(1)
+    expect(output).toContain(`The database in ${dataDir}/pgdata is in use by another process (pid ${owner.pid}`)
+    expect(output).not.toContain('    at ') // one message, no stack
+    expect(first.output()).toContain('listening on')
+    // killed without a chance to clean up: its lock is stale, and the next start takes it over
+    owner.kill('SIGKILL')
+    await new Promise((resolve) => owner.once('exit', resolve))
+    const third = await start({ ...env, PORT: String(await freePort()) })
+    expect(await third.stop()).toBe(0)
+  })
+
   it('serves the agent from its model thread, streaming each turn as it happens', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'start-'))
     const agent = join(dataDir, 'agent')
