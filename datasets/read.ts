@@ -2,7 +2,7 @@
 // {question, golds}. Every row is validated; a bad row becomes a problem (row, field, reason) and
 // never an exception, so an upload of arbitrary bytes gets a report instead of a crash.
 import { readFile } from 'node:fs/promises'
-import { parquetReadObjects } from 'hyparquet'
+import { parquetMetadata, parquetReadObjects } from 'hyparquet'
 import { questionFromUserContent, userContentForQuestion } from '../shared/protocol/template.ts'
 
 export type DatasetFormat = 'jsonl' | 'parquet'
@@ -44,25 +44,38 @@ export async function readDataset(
   format: DatasetFormat = formatFromPath(source),
 ): Promise<{ rows: DatasetRow[]; report: DatasetReport }> {
   const bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source
-  const records = format === 'parquet' ? await parquetRecords(bytes) : jsonlRecords(bytes)
   const rows: DatasetRow[] = []
-  const problems: DatasetProblem[] = [...records.problems]
-  records.items.forEach(({ row, value }, index) => {
-    const parsed = datasetRow(value, index, row, problems)
-    if (parsed) rows.push(parsed)
-  })
-  const report = { format, rowCount: records.items.length, problems, sample: rows.slice(0, SAMPLE_SIZE) }
+  const report = await scanDataset(bytes, format, (row) => rows.push(row))
   return { rows, report }
 }
 
-/** Validation for uploads: never throws, whatever the bytes. */
+/** Validation for uploads: never throws, whatever the bytes, and keeps no rows but the sample. */
 export async function validateDatasetBytes(bytes: Uint8Array, format: DatasetFormat): Promise<DatasetReport> {
   try {
-    return (await readDataset(bytes, format)).report
+    return await scanDataset(bytes, format, () => {})
   } catch (error) {
     // Only a bug in a reader can land here; report it rather than fail the upload route.
     return { format, rowCount: 0, problems: [{ row: 0, field: 'file', reason: String(error) }], sample: [] }
   }
+}
+
+// Every record once, in order, each valid row handed to `onRow` as it is read: a caller that keeps
+// nothing holds one record (JSONL) or one row group (parquet) at a time, not the file's rows.
+async function scanDataset(bytes: Uint8Array, format: DatasetFormat, onRow: (row: DatasetRow) => void): Promise<DatasetReport> {
+  const problems: DatasetProblem[] = []
+  const sample: DatasetRow[] = []
+  let rowCount = 0
+  for await (const record of format === 'parquet' ? parquetRecords(bytes) : jsonlRecords(bytes)) {
+    if ('problem' in record) {
+      problems.push(record.problem)
+      continue
+    }
+    const parsed = datasetRow(record.value, rowCount++, record.row, problems)
+    if (!parsed || !storable(parsed, record.row, problems)) continue
+    if (sample.length < SAMPLE_SIZE) sample.push(parsed)
+    onRow(parsed)
+  }
+  return { format, rowCount, problems, sample }
 }
 
 function formatFromPath(source: Uint8Array | string): DatasetFormat {
@@ -71,14 +84,9 @@ function formatFromPath(source: Uint8Array | string): DatasetFormat {
   throw new Error('readDataset: give the format for bytes or for a path not ending in .parquet or .jsonl')
 }
 
-interface Records {
-  items: { row: number; value: unknown }[]
-  problems: DatasetProblem[]
-}
+type DatasetRecord = { row: number; value: unknown } | { problem: DatasetProblem }
 
-function jsonlRecords(bytes: Uint8Array): Records {
-  const items: Records['items'] = []
-  const problems: DatasetProblem[] = []
+function* jsonlRecords(bytes: Uint8Array): Generator<DatasetRecord> {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
   let start = 0
   for (let line = 1; start <= bytes.length; line++) {
@@ -90,27 +98,52 @@ function jsonlRecords(bytes: Uint8Array): Records {
     try {
       text = decoder.decode(lineBytes)
     } catch {
-      problems.push({ row: line, field: 'line', reason: 'not valid UTF-8' })
+      yield { problem: { row: line, field: 'line', reason: 'not valid UTF-8' } }
       continue
     }
     if (text.trim() === '') continue // blank lines (the final newline included) are not records
     try {
-      items.push({ row: line, value: JSON.parse(text) })
+      yield { row: line, value: JSON.parse(text) }
     } catch (error) {
-      problems.push({ row: line, field: 'line', reason: `not valid JSON (${(error as Error).message})` })
+      yield { problem: { row: line, field: 'line', reason: `not valid JSON (${(error as Error).message})` } }
     }
   }
-  return { items, problems }
 }
 
-async function parquetRecords(bytes: Uint8Array): Promise<Records> {
+// One row group at a time
+async function* parquetRecords(bytes: Uint8Array): AsyncGenerator<DatasetRecord> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+  let groups: { rowStart: number; rowEnd: number }[]
   try {
-    const objects = await parquetReadObjects({ file })
-    return { items: objects.map((value, i) => ({ row: i + 1, value })), problems: [] }
+    let rowStart = 0
+    groups = parquetMetadata(file).row_groups.map((group) => {
+      const range = { rowStart, rowEnd: rowStart + Number(group.num_rows) }
+      rowStart = range.rowEnd
+      return range
+    })
   } catch (error) {
-    return { items: [], problems: [{ row: 0, field: 'file', reason: `not a readable parquet file (${(error as Error).message})` }] }
+    yield { problem: { row: 0, field: 'file', reason: `not a readable parquet file (${(error as Error).message})` } }
+    return
   }
+  for (const { rowStart, rowEnd } of groups) {
+    let objects: unknown[]
+    try {
+      objects = await parquetReadObjects({ file, rowStart, rowEnd })
+    } catch (error) {
+      yield { problem: { row: rowStart + 1, field: 'file', reason: `not a readable parquet file (${(error as Error).message})` } }
+      return
+    }
+    for (const [i, value] of objects.entries()) yield { row: rowStart + i + 1, value }
+  }
+}
+
+// Rows end up in Postgres (the upload's sample, evaluation results), whose text holds no NUL
+// characters and no unpaired surrogates.
+function storable(row: DatasetRow, line: number, problems: DatasetProblem[]): boolean {
+  const fields: [string, string][] = [['question', row.question], ['data_source', row.dataSource], ...row.golds.map((g, i): [string, string] => [`golds[${i}]`, g])]
+  const bad = fields.find(([, text]) => text.includes('\u0000') || !text.isWellFormed())
+  if (bad) problems.push({ row: line, field: bad[0], reason: 'contains a NUL character or an unpaired surrogate, which cannot be stored' })
+  return !bad
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -72,6 +72,10 @@ export function fileRoutes(db: Database, blobs: BlobStore, maxUploadBytes: numbe
         id, projectId, filename: fields.file.name, purpose: fields.purpose, blobKey, bytes: stored.bytes,
         sha256: stored.sha256, format, rowCount: report.rowCount,
         validation: { problems: [], sample: report.sample },
+      }).catch(async (error) => {
+        // no row names the object: it must not stay behind
+        await blobs.delete(blobKey).catch(() => {})
+        throw error
       })
       return c.json(toFileObject(file), 201)
     })

@@ -71,6 +71,18 @@ describePostgres('the API under bad input, faults and stalls', () => {
     }
   })
 
+  it('refuses uploaded rows that Postgres cannot store, naming the row and field, and leaves no blob behind', async () => {
+    for (const [line, field] of [['{"question":"a\\u0000b","golds":["x"]}', 'question'], ['{"question":"q","golds":["x","\\udc00"]}', 'golds[1]']]) {
+      const form = new FormData()
+      form.set('file', new File([`{"question":"fine","golds":["1"]}\n${line}\n`], 'rows.jsonl'))
+      form.set('purpose', 'fine-tune')
+      const response = await t.request('POST', '/v1/files', { key: tenant, body: form })
+      expectApiError(response, 400, 'invalid_file', 'file')
+      expect(response.json.error.message).toContain(`row 2, field ${field}: contains a NUL character or an unpaired surrogate`)
+    }
+    expect(await blobs.list('projects/')).toEqual([])
+  })
+
   it('refuses an event cursor too long for the sequence column, with 400', async () => {
     const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'noop', config: {}, maxAttempts: 1 })
     expectApiError(await t.request('GET', `/v1/training/jobs/${job.id}/events?after=12345678901234567890`, { key: tenant }), 400, 'invalid_parameter', 'after')
