@@ -176,6 +176,23 @@ describePostgres('POST /v1/chat/completions', () => {
     expect((await post(ask, otherKey)).status).toBe(404)
   })
 
+  it('streams 64 chats at once to the end, none failing', async () => {
+    const streams = await Promise.all(Array.from({ length: 64 }, async (_, i) => {
+      const response = await post({
+        model: agentName, stream: true, max_tokens: 6, temperature: 1, seed: i, messages: [{ role: 'user', content: `What is ${i} + ${i}?` }], environment: environment(),
+      })
+      return { status: response.status, text: await response.text() }
+    }))
+    for (const [i, { status, text }] of streams.entries()) {
+      expect(status, `chat ${i}`).toBe(200)
+      const events = text.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6))
+      expect(events.at(-1), `chat ${i}`).toBe('[DONE]')
+      const chunks = events.slice(0, -1).map((data) => JSON.parse(data))
+      expect(chunks.filter((c) => c.error), `chat ${i}`).toEqual([])
+      expect(chunks.some((c) => c.prompt_r1?.type === 'done'), `chat ${i}`).toBe(true)
+    }
+  })
+
   it('refuses bad requests with clear errors', async () => {
     const ask = { model: agentName, messages: [{ role: 'user', content: 'hi' }] }
     const expectError = async (body: unknown, status: number, code: string, param?: string, secret = key) => {
