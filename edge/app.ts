@@ -9,6 +9,7 @@ import { type AuthEnv, requireApiKey } from './auth.ts'
 import { dashboardRoutes } from './dashboard/routes.tsx'
 import { RETRY_AFTER_SECONDS, serviceFault } from '../shared/faults.ts'
 import { errorBody, handleError } from './errors.ts'
+import { ApiError } from '../shared/errors.ts'
 import { limitBody, withDeadline } from './request.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
 import type { AgentService } from '../shared/agents.ts'
@@ -40,9 +41,12 @@ export function createApp(deps: AppDeps) {
 
   app.get('/health', async (c) => {
     // both services, the blob store by a write: one that can only be read cannot take uploads or checkpoints
+    // each within the request deadline: a stalled service is reported as one, not waited for
+    const check = (probe: Promise<unknown>) => withDeadline(config.requestTimeoutMs, () => probe.then(() => {}))
+      .then(() => 'ok', (error) => (error instanceof ApiError ? 'timeout' : serviceFault(error)?.code ?? 'failing'))
     const [database, blobStore] = await Promise.all([
-      db.execute(sql`select 1`).then(() => 'ok', (error) => serviceFault(error)?.code ?? 'failing'),
-      blobs.put('health/probe', new TextEncoder().encode('ok')).then(() => 'ok', (error) => serviceFault(error)?.code ?? 'failing'),
+      check(db.execute(sql`select 1`)),
+      check(blobs.put('health/probe', new TextEncoder().encode('ok'))),
     ])
     const body = { version: VERSION, database: deps.databaseDriver, blob_store: blobs.kind, checks: { database, blob_store: blobStore } }
     if (database === 'ok' && blobStore === 'ok') return c.json({ status: 'ok', ...body })

@@ -1,7 +1,7 @@
 // A throwaway Postgres cluster for tests: initdb with trust auth on 127.0.0.1, a free port,
 // fsync off. Used by the test setup when PROMPT_R1_TEST_DATABASE_URL does not name a server.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,7 +24,17 @@ export function freePort(): Promise<number> {
   })
 }
 
-export async function startCluster(bin: string): Promise<{ url: string; stop: () => void }> {
+export interface Cluster {
+  url: string
+  stop: () => void
+  /** a signal to the server and every backend (SIGSTOP: a stalled server; SIGCONT: it goes on) */
+  signal: (signal: 'SIGSTOP' | 'SIGCONT') => void
+  /** pg_ctl stop (fast: connections are cut) and start again, on the same port and data */
+  down: () => void
+  up: () => void
+}
+
+export async function startCluster(bin: string): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'prompt-r1-pg-'))
   const port = await freePort()
   // initdb refuses to run as root: run the server as the postgres user then
@@ -41,10 +51,18 @@ export async function startCluster(bin: string): Promise<{ url: string; stop: ()
     chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()))
   }
   run(['initdb', '-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions'])
-  run(['pg_ctl', '-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', 'start', '-o',
+  const up = () => run(['pg_ctl', '-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', 'start', '-o',
     `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`])
+  up()
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    up,
+    down: () => run(['pg_ctl', '-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop']),
+    signal: (signal) => {
+      const postmaster = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+      const children = spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)
+      for (const pid of [postmaster, ...children]) process.kill(pid, signal)
+    },
     stop: () => {
       try { run(['pg_ctl', '-D', join(dir, 'data'), '-m', 'immediate', 'stop']) } finally { rmSync(dir, { recursive: true, force: true }) }
     },
