@@ -1,6 +1,8 @@
-// Which environment endpoints a request may point the agent at. The server makes these requests,
+// The host rules of every outbound request to a user-given URL. The server makes these requests,
 // so a caller could otherwise use it to reach addresses only the server can: link-local and cloud
-// metadata addresses are always refused, loopback only where the operator allows it.
+// metadata addresses are always refused, loopback only where the operator allows it. Pure (the
+// edge checks URLs as written, in Node and in Workers); ./outbound-fetch.ts applies the same rules
+// to resolved addresses and redirects when the worker makes the request.
 import { ApiError } from './errors.ts'
 
 const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata', 'metadata.azure.com', 'instance-data'])
@@ -23,8 +25,7 @@ export function checkEnvironmentUrl(raw: string, allowLoopback: boolean, param =
   return url.toString().replace(/\/$/, '')
 }
 
-// Why a host name or address may not be called; the worker also applies it to the addresses a
-// name resolves to, so a DNS name cannot smuggle a refused address past the literal check.
+// Why a host name or address may not be called (also applied to every address a name resolves to)
 export function forbiddenHost(hostname: string, allowLoopback: boolean): string | undefined {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase()
   if (METADATA_HOSTS.has(host) || isLinkLocal(host)) return 'points at a link-local or cloud-metadata address, which is never allowed'
