@@ -49,10 +49,15 @@ export async function readDataset(
   return { rows, report }
 }
 
-/** Validation for uploads: never throws, whatever the bytes, and keeps no rows but the sample. */
-export async function validateDatasetBytes(bytes: Uint8Array, format: DatasetFormat): Promise<DatasetReport> {
+/**
+ * Validation for uploads: never throws, whatever the bytes, and keeps no rows but the sample.
+ * JSONL is read as it arrives, one record at a time; parquet needs its footer first, so its bytes
+ * are gathered and then read one row group at a time.
+ */
+export async function validateDataset(source: Uint8Array | AsyncIterable<Uint8Array>, format: DatasetFormat): Promise<DatasetReport> {
   try {
-    return await scanDataset(bytes, format, () => {})
+    const input = format === 'parquet' && !(source instanceof Uint8Array) ? await gather(source) : source
+    return await scanDataset(input, format, () => {})
   } catch (error) {
     // Only a bug in a reader can land here; report it rather than fail the upload route.
     return { format, rowCount: 0, problems: [{ row: 0, field: 'file', reason: String(error) }], sample: [] }
@@ -61,11 +66,12 @@ export async function validateDatasetBytes(bytes: Uint8Array, format: DatasetFor
 
 // Every record once, in order, each valid row handed to `onRow` as it is read: a caller that keeps
 // nothing holds one record (JSONL) or one row group (parquet) at a time, not the file's rows.
-async function scanDataset(bytes: Uint8Array, format: DatasetFormat, onRow: (row: DatasetRow) => void): Promise<DatasetReport> {
+async function scanDataset(source: Uint8Array | AsyncIterable<Uint8Array>, format: DatasetFormat, onRow: (row: DatasetRow) => void): Promise<DatasetReport> {
   const problems: DatasetProblem[] = []
   const sample: DatasetRow[] = []
   let rowCount = 0
-  for await (const record of format === 'parquet' ? parquetRecords(bytes) : jsonlRecords(bytes)) {
+  const records = format === 'parquet' ? parquetRecords(source as Uint8Array) : jsonlRecords(source instanceof Uint8Array ? [source] : source)
+  for await (const record of records) {
     if ('problem' in record) {
       problems.push(record.problem)
       continue
@@ -84,30 +90,54 @@ function formatFromPath(source: Uint8Array | string): DatasetFormat {
   throw new Error('readDataset: give the format for bytes or for a path not ending in .parquet or .jsonl')
 }
 
+async function gather(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  for await (const chunk of chunks) parts.push(chunk.slice())
+  return concat(parts)
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const part of parts) { out.set(part, at); at += part.length }
+  return out
+}
+
 type DatasetRecord = { row: number; value: unknown } | { problem: DatasetProblem }
 
-function* jsonlRecords(bytes: Uint8Array): Generator<DatasetRecord> {
+// Lines across chunk boundaries; only the line being read is held.
+async function* jsonlRecords(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<DatasetRecord> {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
-  let start = 0
-  for (let line = 1; start <= bytes.length; line++) {
-    let end = bytes.indexOf(0x0a, start)
-    if (end < 0) end = bytes.length
-    const lineBytes = bytes.subarray(start, end)
-    start = end + 1
+  const record = (bytes: Uint8Array, line: number): DatasetRecord | undefined => {
     let text: string
     try {
-      text = decoder.decode(lineBytes)
+      text = decoder.decode(bytes)
     } catch {
-      yield { problem: { row: line, field: 'line', reason: 'not valid UTF-8' } }
-      continue
+      return { problem: { row: line, field: 'line', reason: 'not valid UTF-8' } }
     }
-    if (text.trim() === '') continue // blank lines (the final newline included) are not records
+    if (text.trim() === '') return undefined // blank lines (the final newline included) are not records
     try {
-      yield { row: line, value: JSON.parse(text) }
+      return { row: line, value: JSON.parse(text) }
     } catch (error) {
-      yield { problem: { row: line, field: 'line', reason: `not valid JSON (${(error as Error).message})` } }
+      return { problem: { row: line, field: 'line', reason: `not valid JSON (${(error as Error).message})` } }
     }
   }
+  let line = 1
+  let carried: Uint8Array[] = [] // the start of the current line, from earlier chunks
+  for await (const chunk of chunks) {
+    let start = 0
+    for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
+      const found = record(concat([...carried, chunk.subarray(start, end)]), line++)
+      carried = []
+      start = end + 1
+      if (found) yield found
+    }
+    // a copy: a stream may reuse its chunk's memory
+    if (start < chunk.length) carried.push(chunk.slice(start))
+  }
+  const last = record(concat([...carried, new Uint8Array(0)]), line)
+  if (last) yield last
 }
 
 // One row group at a time

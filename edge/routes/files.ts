@@ -2,26 +2,27 @@
 // then stored in the blob store. A file with any bad row is refused with the rows named.
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { type DatasetFormat, validateDatasetBytes } from '../../datasets/read.ts'
-import type { BlobStore } from '../../shared/blob/store.ts'
+import { type DatasetFormat, type DatasetReport, validateDataset } from '../../datasets/read.ts'
+import type { BlobInfo, BlobStore } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { type StoredFile, getFile, insertFile, listFiles } from '../../shared/db/files.ts'
 import { newId } from '../../shared/ids.ts'
 import type { AuthEnv } from '../auth.ts'
 import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
-import { limitBody, parseWith, readQuery } from '../request.ts'
+import { type Part, boundaryOf, multipartParts } from '../multipart.ts'
+import { parseWith, readQuery } from '../request.ts'
 import { idParam, list, pageQuery, unixSeconds } from './common.ts'
 
 const PROBLEMS_IN_MESSAGE = 5
 
+// the form's text fields; the file is its part named 'file' (a format that its name does not tell
+// comes in a 'format' field before it)
 const uploadFields = z.strictObject({
-  file: z.instanceof(File, { message: 'must be a file part' })
-    .refine((f) => f.name.length <= 255 && !/[\u0000-\u001f\u007f]/.test(f.name) && f.name.isWellFormed(),
-      'must have a file name of at most 255 characters without control characters'),
   purpose: z.enum(['fine-tune', 'evals']),
   format: z.enum(['jsonl', 'parquet']).optional(),
 })
+const MAX_FIELD_BYTES = 1024
 
 function toFileObject(file: StoredFile) {
   return {
@@ -39,45 +40,107 @@ function formatOf(filename: string, given?: DatasetFormat): DatasetFormat {
     `Cannot tell the format of '${filename}': name it *.jsonl or *.parquet, or send a 'format' field`, 'file')
 }
 
+// The upload limit as the bytes arrive (Hono's bodyLimit reads a body without Content-Length whole)
+function limitedStream(body: ReadableStream<Uint8Array>, maxBytes: number, declared: number): ReadableStream<Uint8Array> {
+  const tooLarge = () => new ApiError(413, 'request_too_large', `The upload is larger than the limit of ${maxBytes} bytes`)
+  if (declared > maxBytes) throw tooLarge()
+  let seen = 0
+  return body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      seen += chunk.length
+      if (seen > maxBytes) controller.error(tooLarge())
+      else controller.enqueue(chunk)
+    },
+  }))
+}
+
+async function fieldText(part: Part): Promise<string> {
+  const bytes = new Uint8Array(await new Response(part.body).arrayBuffer())
+  if (bytes.length > MAX_FIELD_BYTES) throw new ApiError(400, 'invalid_parameter', `Invalid '${part.name}': longer than ${MAX_FIELD_BYTES} bytes`, part.name)
+  return new TextDecoder().decode(bytes)
+}
+
 export function fileRoutes(db: Database, blobs: BlobStore, maxUploadBytes: number) {
+  // The file part goes to the blob store as it arrives, and through the validator on its way (JSONL
+  // one record at a time; parquet gathered for its footer): never the whole body in memory twice.
+  async function storeAndValidate(part: Part, givenFormat: string | undefined, keyStem: string) {
+    const filename = part.filename!
+    if (filename.length > 255 || /[\u0000-\u001f\u007f]/.test(filename) || !filename.isWellFormed()) {
+      await part.body.cancel()
+      throw new ApiError(400, 'invalid_parameter', "Invalid 'file': must have a file name of at most 255 characters without control characters", 'file')
+    }
+    const format = formatOf(filename, givenFormat === undefined ? undefined : parseWith(uploadFields.shape.format, givenFormat))
+    const blobKey = `${keyStem}.${format}`
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+    const writer = writable.getWriter()
+    const storing = blobs.put(blobKey, readable)
+    // a store that fails stops the copy (a pending write would wait for it for ever)
+    const stopped = storing.then(() => { throw new Error('the blob store finished before the upload did') })
+    stopped.catch(() => {})
+    const handOn = (write: Promise<void>) => { write.catch(() => {}); return Promise.race([write, stopped]) }
+    async function* passOn() {
+      for await (const chunk of part.body) {
+        await handOn(writer.write(chunk))
+        yield chunk
+      }
+      await handOn(writer.close())
+    }
+    try {
+      const report = await validateDataset(passOn(), format)
+      return { filename, format, blobKey, stored: await storing, report }
+    } catch (error) {
+      await storing.catch(() => {})
+      await blobs.delete(blobKey).catch(() => {})
+      throw error
+    }
+  }
+
   return new Hono<AuthEnv>()
-    .post('/', limitBody(maxUploadBytes), async (c) => {
-      if (!/^multipart\/form-data\b/i.test(c.req.header('content-type') ?? '')) {
+    .post('/', async (c) => {
+      const contentType = c.req.header('content-type') ?? ''
+      if (!/^multipart\/form-data\b/i.test(contentType)) {
         throw new ApiError(415, 'unsupported_media_type', "Upload the dataset as 'multipart/form-data' with fields 'file' and 'purpose'")
       }
-      let form: Record<string, unknown>
-      try {
-        form = await c.req.parseBody()
-      } catch (error) {
-        throw new ApiError(400, 'invalid_multipart', `The multipart body could not be read: ${(error as Error).message}`)
-      }
-      const fields = parseWith(uploadFields, form)
-      const format = formatOf(fields.file.name, fields.format)
-      const bytes = new Uint8Array(await fields.file.arrayBuffer())
-      const report = await validateDatasetBytes(bytes, format)
-      if (report.rowCount === 0 && report.problems.length === 0) {
-        throw new ApiError(400, 'invalid_file', `'${fields.file.name}' holds no rows`, 'file')
-      }
-      if (report.problems.length > 0) {
-        const shown = report.problems.slice(0, PROBLEMS_IN_MESSAGE).map((p) => `row ${p.row}, field ${p.field}: ${p.reason}`)
-        const more = report.problems.length > PROBLEMS_IN_MESSAGE ? `; and ${report.problems.length - PROBLEMS_IN_MESSAGE} more` : ''
-        throw new ApiError(400, 'invalid_file',
-          `'${fields.file.name}' has ${report.problems.length} problem(s): ${shown.join('; ')}${more}`, 'file')
-      }
+      if (!c.req.raw.body) throw new ApiError(400, 'invalid_multipart', 'The multipart body is empty')
+      const body = limitedStream(c.req.raw.body, maxUploadBytes, Number(c.req.header('content-length') ?? 0))
       const { projectId } = c.get('principal')
       const id = newId('file')
-      const blobKey = `projects/${projectId}/files/${id}.${format}`
-      const stored = await blobs.put(blobKey, bytes)
-      const file = await insertFile(db, {
-        id, projectId, filename: fields.file.name, purpose: fields.purpose, blobKey, bytes: stored.bytes,
-        sha256: stored.sha256, format, rowCount: report.rowCount,
-        validation: { problems: [], sample: report.sample },
-      }).catch(async (error) => {
+      const text: Record<string, string> = {}
+      let upload: { filename: string; format: DatasetFormat; blobKey: string; stored: BlobInfo; report: DatasetReport } | undefined
+      try {
+        for await (const part of multipartParts(body, boundaryOf(contentType))) {
+          if (part.filename === undefined) {
+            text[part.name] = await fieldText(part)
+            continue
+          }
+          if (part.name !== 'file' || upload) {
+            await part.body.cancel()
+            throw new ApiError(400, 'invalid_parameter', `Invalid '${part.name}': send one file, as the part named 'file'`, part.name)
+          }
+          upload = await storeAndValidate(part, text.format, `projects/${projectId}/files/${id}`)
+        }
+        const fields = parseWith(uploadFields, text)
+        if (!upload) throw new ApiError(400, 'missing_required_parameter', "Missing required parameter: 'file'", 'file')
+        const { filename, format, blobKey, stored, report } = upload
+        if (report.rowCount === 0 && report.problems.length === 0) {
+          throw new ApiError(400, 'invalid_file', `'${filename}' holds no rows`, 'file')
+        }
+        if (report.problems.length > 0) {
+          const shown = report.problems.slice(0, PROBLEMS_IN_MESSAGE).map((p) => `row ${p.row}, field ${p.field}: ${p.reason}`)
+          const more = report.problems.length > PROBLEMS_IN_MESSAGE ? `; and ${report.problems.length - PROBLEMS_IN_MESSAGE} more` : ''
+          throw new ApiError(400, 'invalid_file', `'${filename}' has ${report.problems.length} problem(s): ${shown.join('; ')}${more}`, 'file')
+        }
+        const file = await insertFile(db, {
+          id, projectId, filename, purpose: fields.purpose, blobKey, bytes: stored.bytes,
+          sha256: stored.sha256, format, rowCount: report.rowCount,
+          validation: { problems: [], sample: report.sample },
+        })
+        return c.json(toFileObject(file), 201)
+      } catch (error) {
         // no row names the object: it must not stay behind
-        await blobs.delete(blobKey).catch(() => {})
+        if (upload) await blobs.delete(upload.blobKey).catch(() => {})
         throw error
-      })
-      return c.json(toFileObject(file), 201)
+      }
     })
     .get('/', async (c) => {
       const query = readQuery(c, pageQuery)

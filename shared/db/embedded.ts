@@ -20,7 +20,14 @@ function lockDataFolder(dataDir: string): () => void {
   for (;;) {
     try {
       writeFileSync(lock, String(process.pid), { flag: 'wx' })
-      const release = () => { if (readFileSync(lock, 'utf8') === String(process.pid)) rmSync(lock, { force: true }) }
+      const release = () => {
+        process.off('exit', release)
+        try {
+          if (readFileSync(lock, 'utf8') === String(process.pid)) rmSync(lock, { force: true })
+        } catch {
+          // the folder is gone already (a removed temporary folder): nothing left to release
+        }
+      }
       process.once('exit', release)
       return release
     } catch (error) {

@@ -304,6 +304,10 @@ describePostgres('checkpoint downloads from S3', () => {
     expect(response.status).toBe(200)
     expect(new TextDecoder().decode(await response.arrayBuffer())).toBe('adapter weights')
     expect((await t.request('GET', '/health')).json.blob_store).toBe('s3')
+    // an upload streams into the bucket as it arrives
+    const uploaded = await t.request('POST', '/v1/files', { body: upload(plainRows(2000), 'plain.jsonl') })
+    expect(uploaded.json).toMatchObject({ row_count: 2000, bytes: plainRows(2000).length })
+    expect(await store.size(`projects/default/files/${uploaded.json.id}.jsonl`)).toBe(plainRows(2000).length)
     await database.close()
   })
 })

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  PUBLISHED_DATASETS, datasetsDir, loadPublishedDataset, readDataset, validateDatasetBytes,
+  PUBLISHED_DATASETS, datasetsDir, loadPublishedDataset, readDataset, validateDataset,
 } from '../../datasets/index.ts'
 import { userContentForQuestion } from '../../shared/protocol/template.ts'
 
@@ -68,7 +68,7 @@ describe('published datasets', () => {
   })
 })
 
-describe('readDataset and validateDatasetBytes', () => {
+describe('readDataset and validateDataset', () => {
   it('reads plain JSONL {question, golds} and builds the content', async () => {
     const { rows, report } = await readDataset(utf8('{"question": "What is 2+2?", "golds": ["4"]}\n\n{"question": "Capital of France?", "golds": "Paris", "data_source": "mine"}\n'), 'jsonl')
     expect(report.problems).toEqual([])
@@ -86,7 +86,7 @@ describe('readDataset and validateDatasetBytes', () => {
       '[1, 2]',
       '{"golds": ["a"]}',
     ]
-    const report = await validateDatasetBytes(utf8(lines.join('\n')), 'jsonl')
+    const report = await validateDataset(utf8(lines.join('\n')), 'jsonl')
     expect(report.rowCount).toBe(6)
     expect(report.sample.map((row) => row.question)).toEqual(['ok'])
     expect(report.problems.map(({ row, field }) => [row, field])).toEqual([
@@ -98,24 +98,32 @@ describe('readDataset and validateDatasetBytes', () => {
       [6, 'row'],
       [7, 'row'],
     ])
+    // the same bytes arriving as a stream, in chunks that cut lines and UTF-8 characters apart
+    const bytes = utf8(`${lines.join('\n')}\n{"question": "naïve — ✓?", "golds": ["日本"]}\n`)
+    const whole = await validateDataset(bytes, 'jsonl')
+    for (const size of [1, 3, 7, 64]) {
+      const chunks = Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.slice(i * size, (i + 1) * size))
+      expect(await validateDataset((async function* () { yield* chunks })(), 'jsonl')).toEqual(whole)
+    }
+    expect(whole.sample.map((row) => row.question)).toEqual(['ok', 'naïve — ✓?'])
     expect(report.problems[0].reason).toMatch(/not valid JSON/)
   })
 
   it('never throws on bad bytes', async () => {
     const parquet = await readFile(join(datasetsDir(), 'eval_data/gsm8k.parquet'))
-    const truncated = await validateDatasetBytes(new Uint8Array(parquet.subarray(0, 5000)), 'parquet')
+    const truncated = await validateDataset(new Uint8Array(parquet.subarray(0, 5000)), 'parquet')
     expect(truncated).toMatchObject({ format: 'parquet', rowCount: 0, sample: [] })
     expect(truncated.problems[0]).toMatchObject({ row: 0, field: 'file' })
-    expect((await validateDatasetBytes(new Uint8Array([0xff, 0xfe, 0x0a, 0x7b]), 'jsonl')).problems).toEqual([
+    expect((await validateDataset(new Uint8Array([0xff, 0xfe, 0x0a, 0x7b]), 'jsonl')).problems).toEqual([
       { row: 1, field: 'line', reason: 'not valid UTF-8' },
       { row: 2, field: 'line', reason: expect.stringMatching(/not valid JSON/) },
     ])
-    expect(await validateDatasetBytes(new Uint8Array(), 'parquet')).toMatchObject({ rowCount: 0 })
-    expect(await validateDatasetBytes(parquet, 'jsonl')).toMatchObject({ rowCount: 0 })
+    expect(await validateDataset(new Uint8Array(), 'parquet')).toMatchObject({ rowCount: 0 })
+    expect(await validateDataset(parquet, 'jsonl')).toMatchObject({ rowCount: 0 })
   })
 
   it('validates a published parquet file clean, with a sample', async () => {
-    const report = await validateDatasetBytes(await readFile(join(datasetsDir(), 'eval_data/MusiQue.parquet')), 'parquet')
+    const report = await validateDataset(await readFile(join(datasetsDir(), 'eval_data/MusiQue.parquet')), 'parquet')
     expect(report).toMatchObject({ format: 'parquet', rowCount: 128, problems: [] })
     expect(report.sample).toHaveLength(3)
   })
