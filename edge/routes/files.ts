@@ -69,7 +69,13 @@ export function fileRoutes(db: Database, blobs: BlobStore, maxUploadBytes: numbe
       await part.body.cancel()
       throw new ApiError(400, 'invalid_parameter', "Invalid 'file': must have a file name of at most 255 characters without control characters", 'file')
     }
-    const format = formatOf(filename, givenFormat === undefined ? undefined : parseWith(uploadFields.shape.format, givenFormat))
+    let format: DatasetFormat
+    try {
+      format = formatOf(filename, givenFormat === undefined ? undefined : parseWith(uploadFields.shape.format, givenFormat))
+    } catch (error) {
+      await part.body.cancel()
+      throw error
+    }
     const blobKey = `${keyStem}.${format}`
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
     const writer = writable.getWriter()
@@ -78,15 +84,26 @@ export function fileRoutes(db: Database, blobs: BlobStore, maxUploadBytes: numbe
     const stopped = storing.then(() => { throw new Error('the blob store finished before the upload did') })
     stopped.catch(() => {})
     const handOn = (write: Promise<void>) => { write.catch(() => {}); return Promise.race([write, stopped]) }
+    // the body's own failure (the size limit, a broken or cut-off body) ends the upload, and the
+    // store's copy with it; it is not a problem of the file's rows
+    let broken: unknown
     async function* passOn() {
-      for await (const chunk of part.body) {
-        await handOn(writer.write(chunk))
-        yield chunk
+      try {
+        for await (const chunk of part.body) {
+          await handOn(writer.write(chunk))
+          yield chunk
+        }
+        await handOn(writer.close())
+      } catch (error) {
+        broken = error
+        // not awaited: with a write in flight to a failed store, the abort would wait for it for ever
+        writer.abort(error).catch(() => {})
+        throw error
       }
-      await handOn(writer.close())
     }
     try {
       const report = await validateDataset(passOn(), format)
+      if (broken) throw broken
       return { filename, format, blobKey, stored: await storing, report }
     } catch (error) {
       await storing.catch(() => {})
