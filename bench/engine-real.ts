@@ -94,6 +94,7 @@ export function measure(engine: EngineName, m: Prepared, shape: Shape): Measurem
     ? { engine: 'transformers.js', onnxDir: m.onnxDir, ...shape }
     : { engine: 'ours', model: m.dir, cacheDir: m.cacheDir, quantize, ...shape }
   const run = spawnSync(process.execPath, [...process.execArgv, join(import.meta.dirname, 'engine-run.ts'), JSON.stringify(task)], { encoding: 'utf8', timeout: 3_600_000 })
+  if (run.signal) return { missing: `killed by ${run.signal}${run.signal === 'SIGKILL' ? ' (out of memory)' : ''}` }
   if (run.status !== 0) return { missing: `failed: ${(run.stderr || String(run.error)).trim().split('\n').slice(-3).join(' ')}` }
   return JSON.parse(run.stdout.trim().split('\n').at(-1)!)
 }

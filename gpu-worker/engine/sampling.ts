@@ -92,8 +92,16 @@ export function sampleToken(row: RowScores, options: SamplingOptions, u: number)
   return { token, logprob: sampling ? Math.log(w[token] / total) : model(token) }
 }
 
-/** Bucket of a positive float32 weight: its biased exponent (a larger bucket holds larger weights). */
-const BUCKETS = 256
+/**
+ * Bucket of a non-negative float32 weight: its exponent and the top 8 bits of its mantissa (a larger
+ * bucket holds larger weights), fine enough that the one bucket a cut falls in is small to sort
+ * even when the weights are nearly flat.
+ */
+const BUCKET_SHIFT = 15
+const BUCKETS = 1 << 16
+// reused by every call (a call runs to its end before another starts)
+const COUNT = new Float64Array(BUCKETS)
+const MASS = new Float64Array(BUCKETS)
 
 /**
  * The tokens top-k and then top-p keep (in vocabulary order) and their total weight: the k heaviest
@@ -101,10 +109,10 @@ const BUCKETS = 256
  */
 function keptTokens(w: Float32Array, weightSum: number, topK: number, topP: number): { kept: number[]; total: number } {
   const bits = new Uint32Array(w.buffer, w.byteOffset, w.length)
-  const count = new Float64Array(BUCKETS)
-  const mass = new Float64Array(BUCKETS)
+  const count = COUNT.fill(0)
+  const mass = MASS.fill(0)
   for (let i = 0; i < w.length; i++) {
-    const b = bits[i] >>> 23
+    const b = bits[i] >>> BUCKET_SHIFT
     count[b]++
     mass[b] += w[i]
   }
@@ -122,7 +130,7 @@ function keptTokens(w: Float32Array, weightSum: number, topK: number, topP: numb
       taken += count[b]
     }
   }
-  const above = (b: number) => (i: number) => (bits[i] >>> 23) > b
+  const above = (b: number) => (i: number) => (bits[i] >>> BUCKET_SHIFT) > b
   let poolTotal = edge < 0 ? weightSum : edgeMembers.reduce((s, i) => s + w[i], 0)
   if (edge >= 0) for (let b = BUCKETS - 1; b > edge; b--) poolTotal += mass[b]
   if (topP >= 1) return { kept: gather(w, above(edge), edgeMembers), total: poolTotal }
@@ -149,15 +157,19 @@ function keptTokens(w: Float32Array, weightSum: number, topK: number, topP: numb
 /** The tokens of bucket b, heaviest first, ties to the lower id. */
 function sortedBucket(w: Float32Array, bits: Uint32Array, b: number): number[] {
   const members: number[] = []
-  for (let i = 0; i < w.length; i++) if (bits[i] >>> 23 === b) members.push(i)
+  for (let i = 0; i < w.length; i++) if (bits[i] >>> BUCKET_SHIFT === b) members.push(i)
   return members.sort((x, y) => w[y] - w[x] || x - y)
 }
 
-/** The tokens `whole` accepts, and `extra`, in vocabulary order. */
+/** The tokens `whole` accepts, and `extra` (none of which it accepts), in vocabulary order: a merge, not a sort of them all. */
 function gather(w: Float32Array, whole: (i: number) => boolean, extra: number[]): number[] {
   const kept: number[] = []
-  for (let i = 0; i < w.length; i++) if (whole(i)) kept.push(i)
-  return extra.length ? [...kept, ...extra].sort((a, b) => a - b) : kept
+  const sortedExtra = Int32Array.from(extra).sort()
+  let e = 0
+  for (let i = 0; i < w.length; i++) {
+    if (e < sortedExtra.length && sortedExtra[e] === i) { kept.push(i); e++ } else if (whole(i)) kept.push(i)
+  }
+  return kept
 }
 
 function finish(w: Float32Array, whole: (i: number) => boolean, extra: number[]): { kept: number[]; total: number } {
