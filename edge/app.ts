@@ -1,5 +1,5 @@
 // The edge API as one Hono app, built from its dependencies so that the same app runs under
-// Node (edge/node.ts), in a Cloudflare Worker (edge/worker.ts) and in tests.
+// Node (platform/embedded.ts), in a Cloudflare Worker (edge/worker.ts) and in tests.
 import { sql } from 'drizzle-orm'
 import { Hono } from 'hono'
 import type { BlobStore } from '../shared/blob/store.ts'

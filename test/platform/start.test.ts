@@ -15,7 +15,7 @@ let running: ChildProcess | undefined
 afterEach(() => { running?.kill('SIGKILL') })
 
 async function start(env: Record<string, string>): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'platform/embedded.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   running = child
   let output = ''
   child.stdout!.on('data', (d) => { output += d })
@@ -78,7 +78,7 @@ describe('npm start', () => {
     const env = { PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '' }
     const first = await start({ ...env, PORT: String(await freePort()) })
     const owner = running!
-    const second = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], { env: { ...process.env, ...env, PORT: String(await freePort()) }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const second = spawn(process.execPath, ['--import', 'tsx', 'platform/embedded.ts'], { env: { ...process.env, ...env, PORT: String(await freePort()) }, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     second.stdout!.on('data', (d) => { output += d })
     second.stderr!.on('data', (d) => { output += d })
@@ -123,7 +123,7 @@ describe('npm start', () => {
   })
 
   it('refuses a bad configuration with the variable named', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'platform/embedded.ts'], {
       env: { ...process.env, PORT: 'eighty', PROMPT_R1_ADMIN_KEY: 'short' }, stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''

@@ -1,7 +1,8 @@
-// `npm start`: the platform on one machine. The edge API under Node, the database (PGlite in the
-// data folder unless DATABASE_URL is set), the blob store (a local folder unless S3_BUCKET is set)
-// and a model thread: the served agents and, unless PROMPT_R1_IN_PROCESS_WORKER=false, a job
-// worker, off the API's event loop.
+// `npm start`: the platform on one machine, and the one place that wires the edge API and a worker
+// into one process (edge/ and gpu-worker/ never import each other; this composes both): the edge
+// API under Node, the database (PGlite in the data folder unless DATABASE_URL is set), the blob
+// store (a local folder unless S3_BUCKET is set) and a model thread: the served agents and, unless
+// PROMPT_R1_IN_PROCESS_WORKER=false, a job worker, off the API's event loop.
 import { serve } from '@hono/node-server'
 import { checkProvider } from '../gpu-worker/engine/native.ts'
 import { ModelThread } from '../gpu-worker/model-thread.ts'
@@ -10,7 +11,7 @@ import { loadConfig } from '../shared/config.ts'
 import { runMain } from '../shared/main.ts'
 import { ensureAdminKey } from '../shared/db/api-keys.ts'
 import { openConfiguredDatabase } from '../shared/db/embedded.ts'
-import { createApp } from './app.ts'
+import { createApp } from '../edge/app.ts'
 
 async function main() {
   const config = loadConfig(process.env)
