@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import { parquetMetadata, parquetReadObjects } from 'hyparquet'
 import { questionFromUserContent, userContentForQuestion } from '../shared/protocol/template.ts'
+import { unstorable } from '../shared/text.ts'
 
 export type DatasetFormat = 'jsonl' | 'parquet'
 
@@ -167,13 +168,17 @@ async function* parquetRecords(bytes: Uint8Array): AsyncGenerator<DatasetRecord>
   }
 }
 
-// Rows end up in Postgres (the upload's sample, evaluation results), whose text holds no NUL
-// characters and no unpaired surrogates.
+// Rows end up in Postgres (the upload's sample, evaluation results).
 function storable(row: DatasetRow, line: number, problems: DatasetProblem[]): boolean {
   const fields: [string, string][] = [['question', row.question], ['data_source', row.dataSource], ...row.golds.map((g, i): [string, string] => [`golds[${i}]`, g])]
-  const bad = fields.find(([, text]) => text.includes('\u0000') || !text.isWellFormed())
-  if (bad) problems.push({ row: line, field: bad[0], reason: 'contains a NUL character or an unpaired surrogate, which cannot be stored' })
-  return !bad
+  for (const [field, text] of fields) {
+    const why = unstorable(text)
+    if (why) {
+      problems.push({ row: line, field, reason: `${why}, which cannot be stored` })
+      return false
+    }
+  }
+  return true
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

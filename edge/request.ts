@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit'
 import type { z } from 'zod'
 import { fromZodError } from './errors.ts'
 import { ApiError } from '../shared/errors.ts'
+import { unstorable } from '../shared/text.ts'
 
 export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
   const type = c.req.header('content-type') ?? ''
@@ -23,10 +24,9 @@ export async function readJson<T extends z.ZodType>(c: Context, schema: T): Prom
   return parseWith(schema, body)
 }
 
-// Postgres text and jsonb cannot hold NUL characters or unpaired surrogates.
-export function checkStorableText(value: string): void {
-  if (value.includes('\u0000')) throw new Error('strings may not contain NUL (\\u0000) characters')
-  if (!value.isWellFormed()) throw new Error('strings may not contain unpaired UTF-16 surrogates')
+function checkStorableText(value: string): void {
+  const why = unstorable(value)
+  if (why) throw new Error(`a string ${why}, which cannot be stored`)
 }
 
 export function readQuery<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {

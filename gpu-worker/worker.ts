@@ -126,15 +126,15 @@ export class JobWorker {
       }
     } catch (error) {
       const reason = abort.signal.reason
+      const fault = serviceFault(error)
       if (reason instanceof LeaseLostError) {
         this.log(`worker ${this.id}: lost the lease on ${job.id}; dropped its work`)
       } else if (reason instanceof CancelledError) {
         if (await finishJob(db, { jobId: job.id, workerId: this.id, status: 'cancelled' })) {
           await appendEvent(db, job.id, { level: 'info', type: 'message', message: 'Job cancelled' })
         }
-      } else if (serviceFault(error)) {
+      } else if (fault) {
         // not the job's fault: its lease runs out and the reaper queues it as its next attempt
-        const fault = serviceFault(error)!
         this.log(`worker ${this.id}: ${job.id} stopped by a fault of the ${fault.service}: ${describeFault(error)}`)
         await appendEvent(db, job.id, { level: 'warn', type: 'message', message: `${faultMessage(fault)}: this attempt stopped, and the job goes back to the queue` }).catch(() => {})
       } else {

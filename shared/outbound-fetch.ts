@@ -22,14 +22,20 @@ function checkedLookup(policy: OutboundPolicy) {
   return (hostname: string, options: { all?: boolean }, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void) => {
     lookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, [])
-      for (const { address } of addresses) {
-        const why = forbiddenHost(address, policy.allowLoopback)
-        if (why) return callback(new OutboundRefusedError(`${hostname} resolves to ${address}, which ${why}`), [])
-      }
+      const refused = refusedAddress(addresses, policy)
+      if (refused) return callback(new OutboundRefusedError(`${hostname} resolves to ${refused.address}, which ${refused.why}`), [])
       if (options.all) callback(null, addresses)
       else callback(null, addresses[0].address, addresses[0].family)
     })
   }
+}
+
+function refusedAddress(addresses: LookupAddress[], policy: OutboundPolicy): { address: string; why: string } | undefined {
+  for (const { address } of addresses) {
+    const why = forbiddenHost(address, policy.allowLoopback)
+    if (why) return { address, why }
+  }
+  return undefined
 }
 
 function checkUrl(url: URL, policy: OutboundPolicy, what: string): void {
@@ -76,8 +82,6 @@ export function policyFetch(policy: OutboundPolicy): typeof fetch {
 export async function checkResolvedHost(baseURL: string, policy: OutboundPolicy, param = 'environment.base_url'): Promise<void> {
   const { hostname } = new URL(baseURL)
   const addresses = await new Promise<LookupAddress[]>((resolve) => lookup(hostname.replace(/^\[|\]$/g, ''), { all: true }, (error, found) => resolve(error ? [] : found)))
-  for (const { address } of addresses) {
-    const why = forbiddenHost(address, policy.allowLoopback)
-    if (why) throw new ApiError(400, 'environment_not_allowed', `'${param}' resolves to ${address}: it ${why}`, param)
-  }
+  const refused = refusedAddress(addresses, policy)
+  if (refused) throw new ApiError(400, 'environment_not_allowed', `'${param}' resolves to ${refused.address}: it ${refused.why}`, param)
 }
