@@ -16,6 +16,9 @@
 #include <node_api.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <sys/mman.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -393,6 +396,48 @@ std::string describe(OrtSession* s, bool output, std::vector<CreateWork::Meta>& 
   return error;
 }
 
+// Linux: once a session has made its weights (prepacked into onnxruntime's own allocations, 4 KiB
+// pages under the default transparent-huge-page mode "madvise"), the anonymous mappings that are
+// almost wholly resident are collapsed into 2 MiB pages. A decode step streams every weight once,
+// so with 4 KiB pages it pays a page walk per 4 KiB; on this VM that made steps slower and far more
+// variable (bench notes in docs/engine.md). Best effort: an older kernel refuses and nothing changes.
+void collapseResidentMappings() {
+#ifdef __linux__
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  unsigned long start = 0, end = 0;
+  bool candidate = false;
+  auto consider = [&](unsigned long rssKb) {
+    const unsigned long size = end - start;
+    if (!candidate || size < (8ul << 20) || rssKb * 1024 < size / 10 * 9) return;
+    void* address = reinterpret_cast<void*>(start);
+    madvise(address, size, MADV_HUGEPAGE);
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+    madvise(address, size, MADV_COLLAPSE);
+  };
+  while (std::getline(smaps, line)) {
+    if (line.empty()) continue;
+    if (line.rfind("Rss:", 0) == 0) {
+      consider(std::strtoul(line.c_str() + 4, nullptr, 10));
+      candidate = false;
+      continue;
+    }
+    // a mapping's header: "start-end perms offset dev inode [path]"; anonymous ones have inode 0 and no path
+    const size_t dash = line.find('-');
+    if (dash == std::string::npos || line.find(':') < dash) continue;
+    std::istringstream header(line);
+    std::string range, perms, offset, device, inode, path;
+    header >> range >> perms >> offset >> device >> inode >> path;
+    if (perms.size() != 4) continue;
+    start = std::strtoul(range.c_str(), nullptr, 16);
+    end = std::strtoul(range.c_str() + dash + 1, nullptr, 16);
+    candidate = perms == "rw-p" && inode == "0" && path.empty();
+  }
+#endif
+}
+
 void executeCreate(napi_env, void* data) {
   auto* w = static_cast<CreateWork*>(data);
   OrtSessionOptions* options = nullptr;
@@ -429,6 +474,7 @@ void executeCreate(napi_env, void* data) {
     w->error = "execution provider '" + w->provider + "' is not one of cpu, cuda";
   }
   if (w->error.empty()) step(api->CreateSession(env, w->path.c_str(), options, &session->session));
+  if (w->error.empty() && !session->cuda) collapseResidentMappings();
   if (options) api->ReleaseSessionOptions(options);
   if (w->error.empty()) w->error = describe(session->session, false, w->inputs);
   if (w->error.empty()) w->error = describe(session->session, true, w->outputs);
