@@ -1,7 +1,7 @@
 // Parsing one agent turn (its sampled text, special tokens removed) the way the published tool
 // environment does: only the first <interaction_prompt> is executed; without one, the episode ends
 // and the first <answer> is the final answer.
-import { pyStrip } from './python.ts'
+import { pyJsonLoads, pyStrip } from './python.ts'
 
 /** The published error texts; each becomes the tool content and the episode goes on. */
 export const TOOL_CALL_ERRORS = {
@@ -10,6 +10,10 @@ export const TOOL_CALL_ERRORS = {
   noToolArguments: 'Error: No tool arguments',
   toolNotFound: 'Error: ToolNotFoundError',
   invalidArguments: 'Error: Invalid tool arguments',
+  // Not published: where the published environment raises TypeError (a body that is a number, a
+  // boolean, a list or string holding both "name" and "arguments", an object whose name is a list
+  // or an object) and the run stops, the episode gets this text and goes on.
+  typeError: 'Error: TypeError',
 } as const
 
 export type ToolCallError = (typeof TOOL_CALL_ERRORS)[keyof typeof TOOL_CALL_ERRORS]
@@ -47,22 +51,39 @@ export function parseAgentTurn(text: string, options: { lenientToolBody: boolean
     : { kind: 'invalid-call', think, body, error: result.error }
 }
 
-/** The prompt of a tool call body, or its published error, checked in the published order. */
+/**
+ * `key in value` as Python evaluates it on what json.loads returns: a dict's keys, a list's items, a
+ * str's substrings; numbers and booleans raise TypeError (null never gets here).
+ */
+function pyIn(key: string, value: unknown): boolean | 'TypeError' {
+  if (typeof value === 'string') return value.includes(key)
+  if (Array.isArray(value)) return value.includes(key)
+  if (typeof value === 'object' && value !== null) return Object.hasOwn(value, key)
+  return 'TypeError'
+}
+
+/**
+ * The prompt of a tool call body, or its error, checked in the published order (the environment's
+ * batch_step): the body through json.loads; null is the published code's own mark of a failed parse.
+ */
 function toolCallPrompt(body: string, lenient: boolean): string | { error: ToolCallError } {
   let call: unknown
   try {
-    call = JSON.parse(body)
+    call = pyJsonLoads(body)
   } catch {
     return lenient ? pyStrip(body) : { error: TOOL_CALL_ERRORS.jsonDecode }
   }
-  // A JSON value that is not an object has no "name" either.
-  if (typeof call !== 'object' || call === null || Array.isArray(call) || !('name' in call)) {
-    return { error: TOOL_CALL_ERRORS.noToolName }
-  }
-  if (!('arguments' in call)) return { error: TOOL_CALL_ERRORS.noToolArguments }
-  if (call.name !== 'prompt') return { error: TOOL_CALL_ERRORS.toolNotFound }
+  if (call === null) return { error: TOOL_CALL_ERRORS.jsonDecode }
+  const hasName = pyIn('name', call)
+  if (hasName === 'TypeError') return { error: TOOL_CALL_ERRORS.typeError }
+  if (!hasName) return { error: TOOL_CALL_ERRORS.noToolName }
+  if (!pyIn('arguments', call)) return { error: TOOL_CALL_ERRORS.noToolArguments }
+  // call["name"] of a list or a str, and a list or dict name looked up in the tool map, raise TypeError
+  if (typeof call !== 'object' || Array.isArray(call)) return { error: TOOL_CALL_ERRORS.typeError }
+  const { name, arguments: args } = call as { name: unknown; arguments: unknown }
+  if (typeof name === 'object' && name !== null) return { error: TOOL_CALL_ERRORS.typeError }
+  if (name !== 'prompt') return { error: TOOL_CALL_ERRORS.toolNotFound }
   // The tool's JSON schema: an object whose required "prompt" is a string (other keys allowed).
-  const args = call.arguments
   if (typeof args !== 'object' || args === null || Array.isArray(args) || typeof (args as { prompt?: unknown }).prompt !== 'string') {
     return { error: TOOL_CALL_ERRORS.invalidArguments }
   }

@@ -32,3 +32,17 @@ export function pyJsonString(text: string): string {
   // what is left outside printable ASCII is DEL and non-ASCII, one UTF-16 unit at a time.
   return JSON.stringify(text).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
 }
+
+// Python's json.loads reads three literals that JSON.parse refuses: NaN, Infinity and -Infinity.
+// Outside strings they become a number literal of the same kind (what a caller can tell apart is
+// only that the value is a number), padded with spaces so that it cannot join a neighbouring token.
+const PY_JSON_LITERALS = /"(?:[^"\\]|\\.)*"?|-Infinity|Infinity|NaN/gs
+
+/**
+ * Python's json.loads(text): JSON.parse, plus NaN, Infinity and -Infinity (as numbers). Throws a
+ * SyntaxError where json.loads raises JSONDecodeError.
+ */
+export function pyJsonLoads(text: string): unknown {
+  // ("-NaN" is no literal to Python, and "- 1e999 " none to JSON.parse)
+  return JSON.parse(text.replace(PY_JSON_LITERALS, (token) => (token.startsWith('"') ? token : token === '-Infinity' ? ' -1e999 ' : ' 1e999 ')))
+}

@@ -1,7 +1,10 @@
 // Parsing one agent turn: the first <interaction_prompt> body, its JSON checks and their published
 // error texts, and the final <answer>.
-import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, inject, it } from 'vitest'
 import { TOOL_CALL_ERRORS, extractAnswer, parseAgentTurn } from '../../shared/protocol/parse.ts'
+import { seededRandom } from '../../gpu-worker/engine/sampling.ts'
 
 const strict = { lenientToolBody: false }
 const call = (body: string) => `<think>\nplan\n</think>\n\n<interaction_prompt>${body}</interaction_prompt>`
@@ -27,6 +30,24 @@ describe('parseAgentTurn', () => {
     ['{"name": "prompt", "arguments": {"query": "x"}}', TOOL_CALL_ERRORS.invalidArguments],
     ['{"name": "prompt", "arguments": {"prompt": 42}}', TOOL_CALL_ERRORS.invalidArguments],
     ['{"name": "prompt", "arguments": "x"}', TOOL_CALL_ERRORS.invalidArguments],
+    // what Python's json.loads reads and JSON.parse does not, and values that are no object
+    ['null', TOOL_CALL_ERRORS.jsonDecode],
+    ['-NaN', TOOL_CALL_ERRORS.jsonDecode],
+    ['NaN', TOOL_CALL_ERRORS.typeError],
+    [' -Infinity ', TOOL_CALL_ERRORS.typeError],
+    ['42', TOOL_CALL_ERRORS.typeError],
+    ['true', TOOL_CALL_ERRORS.typeError],
+    ['"hello"', TOOL_CALL_ERRORS.noToolName],
+    ['"my name"', TOOL_CALL_ERRORS.noToolArguments],
+    ['"name, arguments"', TOOL_CALL_ERRORS.typeError],
+    ['["name"]', TOOL_CALL_ERRORS.noToolArguments],
+    ['["name", "arguments"]', TOOL_CALL_ERRORS.typeError],
+    ['[1, NaN, Infinity]', TOOL_CALL_ERRORS.noToolName],
+    ['{"name": ["prompt"], "arguments": {}}', TOOL_CALL_ERRORS.typeError],
+    ['{"name": NaN, "arguments": {}}', TOOL_CALL_ERRORS.toolNotFound],
+    ['{"name": null, "arguments": {}}', TOOL_CALL_ERRORS.toolNotFound],
+    ['{"name": "prompt", "arguments": {"prompt": Infinity}}', TOOL_CALL_ERRORS.invalidArguments],
+    ['{"name": "prompt", "arguments": null}', TOOL_CALL_ERRORS.invalidArguments],
   ])('%s -> %s', (body, error) => {
     expect(parseAgentTurn(call(body), strict)).toMatchObject({ kind: 'invalid-call', error })
   })
@@ -34,6 +55,7 @@ describe('parseAgentTurn', () => {
   it('has the published error texts', () => {
     expect(Object.values(TOOL_CALL_ERRORS)).toEqual([
       'Error: JSONDecodeError', 'Error: No tool name', 'Error: No tool arguments', 'Error: ToolNotFoundError', 'Error: Invalid tool arguments',
+      'Error: TypeError',
     ])
   })
 
@@ -57,5 +79,39 @@ describe('parseAgentTurn', () => {
   it('reads the think text of a later turn, which starts inside the prefilled <think>', () => {
     expect(parseAgentTurn('The model said 4.\n</think>\n\n<answer>4</answer>', strict)).toMatchObject({ think: 'The model said 4.' })
     expect(extractAnswer('<answer>a\nb</answer>')).toBe('a\nb')
+  })
+})
+
+describe('tool call bodies against the published rules on Python', () => {
+  // Bodies made of JSON pieces, Python-only literals and near misses, joined at random, and valid
+  // calls with one piece changed: most are errors of some kind, enough of each kind to compare.
+  const pieces = ['{', '}', '[', ']', ':', ',', ' ', '\n', '"name"', '"arguments"', '"prompt"', '"x"', '"a name"', '"\\u00e9"', '"\\"',
+    'null', 'true', 'false', '0', '-1.5e3', '01', '1e999', 'NaN', '-NaN', 'Infinity', '-Infinity', 'nan', 'inf', '-', '"', '\\', "'x'"]
+  const valid = '{"name": "prompt", "arguments": {"prompt": "Explain."}}'
+  const random = seededRandom(12)
+  const pick = <T,>(xs: T[]) => xs[Math.floor(random() * xs.length)]
+  const bodies = [
+    ...Array.from({ length: 1500 }, () => Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(pieces)).join('')),
+    ...Array.from({ length: 1500 }, () => {
+      const tokens = valid.match(/"[^"]*"|[{}:,\[\] ]/g)!
+      tokens[Math.floor(random() * tokens.length)] = pick(pieces)
+      return tokens.join('')
+    }),
+  ]
+  const { python, pythonMissing } = inject('reference')
+  if (!python) console.warn(`SKIPPED (tool call bodies on Python): ${pythonMissing}`)
+
+  it.skipIf(!python)('give the error text (or prompt) the published environment gives, for 3000 generated bodies', () => {
+    const run = spawnSync(python!, [join(import.meta.dirname, '../reference/tool_calls.py')], { input: JSON.stringify(bodies), encoding: 'utf8' })
+    expect(run.status, run.stderr).toBe(0)
+    const published: string[] = JSON.parse(run.stdout)
+    const ours = bodies.map((body) => {
+      const turn = parseAgentTurn(call(body), strict)
+      return turn.kind === 'call' ? turn.prompt : turn.kind === 'invalid-call' ? turn.error : 'no call'
+    })
+    const mismatches = bodies.map((body, i) => ({ body, ours: ours[i], published: published[i] })).filter((m) => m.ours !== m.published)
+    expect(mismatches.slice(0, 5)).toEqual([])
+    // the generator reaches every outcome
+    expect(new Set(published).size).toBeGreaterThanOrEqual(Object.keys(TOOL_CALL_ERRORS).length)
   })
 })
