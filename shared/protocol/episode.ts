@@ -54,12 +54,14 @@ export interface Trajectory {
   /** Prompt then response token ids: the whole context. */
   tokens: number[]
   promptLength: number
-  /** One per response token: 1 sampled by the agent, 0 inserted for the environment. */
+  /** One per response token: 1 sampled by the agent, 0 inserted for the environment or a sampled
+   * pad token (the published trainer masks every pad id, sampled or not). */
   lossMask: number[]
   /** One per response token: the sampled token's log-probability, 0 for inserted tokens. */
   logprobs: number[]
-  /** Index in `tokens` of the token that carries the reward: the last one. When it is an inserted
-   * token (an episode cut by the turn limit), training gives the episode nothing. */
+  /** Index in `tokens` of the token that carries the reward: the last one that is not a pad token
+   * (the published reward manager's last valid position). When it is an inserted token (an episode
+   * cut by the turn limit), training gives the episode nothing. */
   rewardIndex: number
   /** The decoded context with special tokens: what the reward reads and what is displayed. */
   text: string
@@ -143,7 +145,7 @@ async function playTurn(episode: EpisodeState, sampled: PolicyTurn, input: RunEp
   const { tokenizer, options } = input
   const budget = options.maxResponseTokens - episode.lossMask.length
   const turnTokens = sampled.tokens.slice(0, budget)
-  append(episode, turnTokens, 1, sampled.logprobs)
+  append(episode, turnTokens, 1, sampled.logprobs, tokenizer.padId)
   const text = tokenizer.decode(turnTokens, { skipSpecialTokens: true })
   const parsed = parseAgentTurn(text, options)
   const record: TurnRecord = {
@@ -194,18 +196,20 @@ async function callEnvironment(episode: EpisodeState, prompt: string, record: Tu
   }
 }
 
-/** Sampled tokens come with their logprobs (mask 1); inserted tokens get logprob 0 (mask 0). */
-function append(episode: EpisodeState, tokens: number[], mask: 0 | 1, logprobs?: number[]): void {
+/** Sampled tokens come with their logprobs (mask 1, but 0 for a pad); inserted tokens get logprob 0 (mask 0). */
+function append(episode: EpisodeState, tokens: number[], mask: 0 | 1, logprobs?: number[], padId?: number): void {
   for (let i = 0; i < tokens.length; i++) {
     episode.tokens.push(tokens[i])
     episode.logprobs.push(logprobs?.[i] ?? 0)
-    episode.lossMask.push(mask)
+    episode.lossMask.push(tokens[i] === padId ? 0 : mask)
   }
 }
 
 function trajectory(episode: EpisodeState, tokenizer: ChatTokenizer): Trajectory {
   const text = tokenizer.decode(episode.tokens)
   const reencoded = tokenizer.encode(text)
+  let rewardIndex = episode.tokens.length - 1
+  while (rewardIndex > episode.promptLength && episode.tokens[rewardIndex] === tokenizer.padId) rewardIndex--
   const last = episode.turns.at(-1)
   const environmentUsage = { promptTokens: 0, completionTokens: 0 }
   for (const turn of episode.turns) {
@@ -218,7 +222,7 @@ function trajectory(episode: EpisodeState, tokenizer: ChatTokenizer): Trajectory
     promptLength: episode.promptLength,
     lossMask: episode.lossMask,
     logprobs: episode.logprobs,
-    rewardIndex: episode.tokens.length - 1,
+    rewardIndex,
     text,
     answer: last?.answer ?? '',
     endReason: episode.endReason!,

@@ -37,9 +37,22 @@ function answerBlockScore(block: string): number {
   return ANSWER_BLOCK.test(block) ? 0.5 + 0.1 : 0.5
 }
 
+const PAD = '<|endoftext|>'
+const IM_END = '<|im_end|>'
+
+/**
+ * The text the published reward manager scores, from the decoded context (special tokens kept): cut
+ * at the first pad string, and closed with <|im_end|> when it does not end with one, so that a final
+ * turn stopped by the token limit, or by a sampled <|endoftext|>, is still a block.
+ */
+export function rewardText(decoded: string): string {
+  const cut = decoded.split(PAD, 1)[0]
+  return cut.endsWith(IM_END) ? cut : cut + IM_END
+}
+
 /** Scores the full decoded context (special tokens kept) of one episode against its gold answers. */
-export function dualConstrainedReward(text: string, golds: string[]): RewardParts {
-  const blocks = Array.from(text.matchAll(ASSISTANT_BLOCK), (match) => match[1])
+export function dualConstrainedReward(decoded: string, golds: string[]): RewardParts {
+  const blocks = Array.from(rewardText(decoded).matchAll(ASSISTANT_BLOCK), (match) => match[1])
   if (blocks.length === 0) return { formatByBlock: [], format: 0, answer: '', answerF1: 0, reward: -1 }
   const last = blocks[blocks.length - 1]
   const formatByBlock = [...blocks.slice(0, -1).map(callBlockScore), answerBlockScore(last)]

@@ -6,6 +6,7 @@ import { runEpisodes, type Policy, type Trajectory } from '../../shared/protocol
 import { feedbackText, toolContentForAnswer } from '../../shared/protocol/feedback.ts'
 import { INFERENCE_OPTIONS, TRAINING_OPTIONS, type ProtocolOptions } from '../../shared/protocol/options.ts'
 import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
+import { protocolReward } from '../../gpu-worker/training/grpo.ts'
 import { ENVIRONMENT_SYSTEM_PROMPT, firstTurnText, userContentForQuestion } from '../../shared/protocol/template.ts'
 import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { maxConcurrent, startDeterministicArithmeticEnv, type DeterministicArithmeticEnv } from './deterministic-arithmetic-env.ts'
@@ -210,6 +211,33 @@ describe('runEpisodes', () => {
     expect(t.tokens[t.promptLength + maxNewTokensPerTurn]).toBe(tokenizer.imEndId)
     expect(t.lossMask[maxNewTokensPerTurn]).toBe(0)
     expect(t.text).toContain(call + feedbackText(toolContentForAnswer('9 - 3 = 6'), true))
+  })
+
+  it('scores a final turn stopped by the token limit right after </answer> as the published reward manager does', async () => {
+    // "<|cut|>": the scripted turn ends without a stop token, as one that reached max_new_tokens does
+    const { trajectories: [t] } = await run({ 'Limit after answer?': [callTurn('Limit: 7 + 7'), answerTurn('14') + '<|cut|>'] })
+    expect(t.text.endsWith('</answer>')).toBe(true) // no <|im_end|> was sampled
+    // the scored text is closed with <|im_end|>, so the answer turn is a block: 0.4 + 0.6, then the F1
+    expect(dualConstrainedReward(t.text, ['14'])).toMatchObject({ formatByBlock: [0.4, 0.6], reward: 1 })
+    expect(protocolReward(t, { golds: ['14'] } as never)).toBe(1)
+    // a direct answer cut the same way: 0.6 - 1, not -1
+    const { trajectories: [d] } = await run({ 'Direct limit?': [directAnswer('3') + '<|cut|>'] })
+    expect(dualConstrainedReward(d.text, ['3']).reward).toBeCloseTo(-0.4, 12)
+  })
+
+  it('treats a sampled <|endoftext|> as padding: cut from the scored text, masked, the reward on the token before', async () => {
+    const question = 'Pad after answer?'
+    const { trajectories: [t] } = await run({ [question]: [callTurn('Pad: 2 * 9'), answerTurn('18') + '<|endoftext|><|cut|>'] })
+    expect(t.tokens.at(-1)).toBe(tokenizer.padId)
+    expect(t.lossMask.at(-1)).toBe(0)
+    expect(t.rewardIndex).toBe(t.tokens.length - 2)
+    expect(t.lossMask[t.rewardIndex - t.promptLength]).toBe(1)
+    expect(dualConstrainedReward(t.text, ['18'])).toMatchObject({ formatByBlock: [0.4, 0.6], reward: 1 })
+    expect(protocolReward(t, { golds: ['18'] } as never)).toBe(1)
+    // a pad sampled at the end of the first turn cuts everything after it from the scored text
+    const { trajectories: [early] } = await run({ 'Early pad?': [callTurn('Early: 1 + 1') + '<|endoftext|><|cut|>', answerTurn('2')] })
+    expect(early.turns).toHaveLength(2)
+    expect(dualConstrainedReward(early.text, ['2'])).toMatchObject({ formatByBlock: [0], reward: -1 })
   })
 
   it('cuts the response at the response limit', async () => {

@@ -2,7 +2,7 @@
 // a first-turn context followed by agent turns and the feedback the runner inserts.
 import { describe, expect, it } from 'vitest'
 import { feedbackText, toolContentForAnswer } from '../../shared/protocol/feedback.ts'
-import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
+import { dualConstrainedReward, rewardText } from '../../shared/protocol/reward.ts'
 import { firstTurnText, userContentForQuestion } from '../../shared/protocol/template.ts'
 import { qwen3Tokenizer } from './qwen3-tokenizer.ts'
 
@@ -87,10 +87,23 @@ describe('dual-constrained reward: the consequences table of PROTOCOL.md', () =>
     expect(doubled).toEqual(single)
   })
 
-  it('without a closing <|im_end|> the last turn is not a block (a turn cut by the length limit)', () => {
-    const parts = dualConstrainedReward(trajectoryText([CALL, GOOD_ANSWER], { lastTurnClosed: false }), GOLDS)
-    expect(parts.formatByBlock).toEqual([0]) // the call block is now the last block, and has no answer
-    expect(parts.reward).toBe(-1)
+  it('closes a last turn without <|im_end|> (cut by the length limit), as the published reward manager does', () => {
+    const text = trajectoryText([CALL, GOOD_ANSWER], { lastTurnClosed: false })
+    expect(rewardText(text)).toBe(text + '<|im_end|>')
+    const parts = dualConstrainedReward(text, GOLDS)
+    expect(parts.formatByBlock).toEqual([0.4, 0.6])
+    expect(parts.reward).toBe(1)
+  })
+
+  it('scores the text up to the first <|endoftext|> (the pad string), closed with <|im_end|>', () => {
+    const closed = trajectoryText([CALL, GOOD_ANSWER])
+    const unclosed = trajectoryText([CALL, GOOD_ANSWER], { lastTurnClosed: false })
+    expect(rewardText(unclosed + '<|endoftext|>')).toBe(closed)
+    expect(rewardText(closed + '<|endoftext|><|endoftext|>')).toBe(closed)
+    expect(dualConstrainedReward(unclosed + '<|endoftext|>', GOLDS).reward).toBe(1)
+    // everything after the first pad is gone, however good
+    expect(closed).toContain(CALL)
+    expect(dualConstrainedReward(closed.replace(CALL, CALL + '<|endoftext|>'), GOLDS).formatByBlock).toEqual([0])
   })
 
   it('uses the training F1: an answer that normalises to nothing gets 0 even against an empty gold', () => {
