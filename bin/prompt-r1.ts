@@ -4,10 +4,12 @@
 //   prompt-r1 eval --dataset ... --env-base-url ...  runs an evaluation locally (docs/evaluation.md)
 // score: per-line scores go to stdout as JSON lines, the summary and bad lines to stderr; exit
 // status 0 when every line was scored, 1 when some lines were bad, 2 on a usage error.
-// eval: the table goes to stdout, progress to stderr; exit status 0 when done, 2 on a usage
-// error, 130 when interrupted (run the same command again to resume).
+// eval: the table goes to stdout, progress to stderr; exit status 0 when done, 1 when the
+// environment did not answer or too many of its calls failed (environment_unavailable), 2 on a
+// usage error, 130 when interrupted (run the same command again to resume).
 import { readFile } from 'node:fs/promises'
 import { scoreJsonl } from '../shared/cli/score.ts'
+import { JobFailure } from '../shared/errors.ts'
 
 const SCORE_USAGE = `usage: prompt-r1 score [--trajectories] FILE.jsonl
   predictions (default): lines {"prediction": string, "golds": [string]} -> {"line", "em", "f1", "substring", "math_equal"}
@@ -52,6 +54,10 @@ async function evaluate(rest: string[]): Promise<number> {
     if (error instanceof UsageError) {
       console.error(`prompt-r1 eval: ${error.message}`)
       return 2
+    }
+    if (error instanceof JobFailure) {
+      console.error(`prompt-r1 eval: ${error.code}: ${error.message}`)
+      return 1
     }
     if (!abort.signal.aborted) throw error
     console.error(`\ninterrupted; the rows scored so far are kept in ${options.out}/rows: run the same command again to resume`)

@@ -3,6 +3,7 @@
 // the outcome. It runs as its own process (gpu-worker/main.ts) or inside `npm start`.
 import { faultMessage, serviceFault } from '../shared/faults.ts'
 import { describeFault } from '../shared/log.ts'
+import { JobFailure } from '../shared/errors.ts'
 import { sql } from 'drizzle-orm'
 import { hostname } from 'node:os'
 import type { BlobStore } from '../shared/blob/store.ts'
@@ -139,7 +140,8 @@ export class JobWorker {
         await appendEvent(db, job.id, { level: 'warn', type: 'message', message: `${faultMessage(fault)}: this attempt stopped, and the job goes back to the queue` }).catch(() => {})
       } else {
         const message = (error as Error).message || String(error)
-        if (await finishJob(db, { jobId: job.id, workerId: this.id, status: 'failed', error: { code: 'job_failed', message, param: null } })) {
+        const code = error instanceof JobFailure ? error.code : 'job_failed'
+        if (await finishJob(db, { jobId: job.id, workerId: this.id, status: 'failed', error: { code, message, param: null } })) {
           await appendEvent(db, job.id, { level: 'error', type: 'message', message: `Job failed: ${message}` })
         }
       }

@@ -12,3 +12,13 @@ export class ApiError extends Error {
     super(message)
   }
 }
+
+/**
+ * A job's work failed for a reason with a name of its own (the job's error `code`, e.g.
+ * `environment_unavailable`); any other error fails a job as `job_failed`.
+ */
+export class JobFailure extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message)
+  }
+}

@@ -33,6 +33,9 @@ export const grpoHyperparameters = z.strictObject({
   micro_batch_tokens: z.number().int().min(64).max(1_048_576).default(8192),
   // recompute each layer's activations in the backward pass: less memory, one more forward
   recompute: z.boolean().optional(),
+  // the job fails (environment_unavailable) when more than this share of a step's environment
+  // calls failed, and always when every one did: a step on failed calls learns nothing
+  environment_error_limit: z.number().min(0).max(1).default(0.5),
 })
 
 // A job that does no work: it walks through the job states with events. Tests and health checks
@@ -160,6 +163,9 @@ export const createEvaluationBody = z.strictObject({
   // rows run (and stored) together; a resumed job redoes at most one batch per mode
   batch_size: z.number().int().min(1).max(256).default(8),
   bootstrap_resamples: z.number().int().min(100).max(100_000).default(1000),
+  // the job fails (environment_unavailable) when more than this share of its rows' environment
+  // calls failed; with 1, only when every one did (a partly failed run succeeds with a warning)
+  environment_error_limit: z.number().min(0).max(1).default(1),
   metadata: z.record(z.string().max(64), z.string().max(512))
     .refine((m) => Object.keys(m).length <= 16, 'may have at most 16 keys').optional(),
 }).superRefine((body, ctx) => {

@@ -4,7 +4,7 @@
 // so an interrupted run loses at most the batches in flight and a rerun skips every stored row.
 import { setMaxListeners } from 'node:events'
 import type { DatasetRow } from '../../datasets/read.ts'
-import type { Environment, TokenUsage } from '../../shared/protocol/environment.ts'
+import { type Environment, type TokenUsage, checkEnvironmentErrors, probeEnvironment } from '../../shared/protocol/environment.ts'
 import { type Policy, type Trajectory, runEpisodes } from '../../shared/protocol/episode.ts'
 import type { TextEmbedder } from '../../shared/protocol/metrics.ts'
 import type { ProtocolOptions } from '../../shared/protocol/options.ts'
@@ -43,6 +43,8 @@ export interface RunEvaluationInput {
   embedder: TextEmbedder
   store: RowStore
   batchSize: number
+  /** The evaluation fails when more than this share of its rows' environment calls failed (it always does when all did). */
+  environmentErrorLimit: number
   signal?: AbortSignal
   onProgress?: (progress: EvalProgress) => void | Promise<void>
 }
@@ -75,6 +77,7 @@ export async function runEvaluation(input: RunEvaluationInput): Promise<EvalRow[
   // rows stored by an earlier run with other datasets, modes or max_rows are not this run's
   const inScope = (r: EvalRow) => modes.includes(r.mode) && datasets.some((d) => d.label === r.dataset && r.row < d.rows.length)
   let count = rows.filter(inScope).length
+  let probed = false
 
   for (const dataset of datasets) {
     for (let start = 0; start < dataset.rows.length; start += batchSize) {
@@ -83,6 +86,8 @@ export async function runEvaluation(input: RunEvaluationInput): Promise<EvalRow[
         const todo = batch.filter(({ position }) => !done.has(rowKey({ dataset: dataset.label, mode, row: position })))
         if (todo.length === 0) continue
         signal?.throwIfAborted()
+        if (!probed) await probeEnvironment(environment, signal)
+        probed = true
         const scored = mode === 'agent'
           ? await runAgent(dataset, todo, input.agent!, environment, input.embedder, signal)
           : await Promise.all(todo.map(({ row, position }) => runBaseline(dataset, mode, row, position, environment, input.embedder, signal)))
@@ -96,7 +101,11 @@ export async function runEvaluation(input: RunEvaluationInput): Promise<EvalRow[
       }
     }
   }
-  return rows.filter(inScope)
+  const scored = rows.filter(inScope)
+  const calling = scored.filter((r) => r.environment_calls > 0)
+  const failed = calling.filter((r) => r.error !== null)
+  checkEnvironmentErrors('rows that called the environment', calling.length, failed.length, input.environmentErrorLimit, failed[0]?.error ?? null)
+  return scored
 }
 
 async function runBaseline(

@@ -6,7 +6,7 @@ import { readDataset } from '../../datasets/read.ts'
 import { readAll } from '../../shared/blob/store.ts'
 import type { EngineSettings } from '../../shared/config.ts'
 import { getFile } from '../../shared/db/files.ts'
-import { markdownTable } from '../../shared/eval/report.ts'
+import { failedRows, markdownTable } from '../../shared/eval/report.ts'
 import { BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
 import { type EvalRow, SIMILARITY_EMBEDDER, describeDatasets } from '../../shared/eval/rows.ts'
 import { summarize } from '../../shared/eval/summary.ts'
@@ -53,7 +53,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
       }
       const rows = await runEvaluation({
         datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store,
-        batchSize: config.batch_size, signal,
+        batchSize: config.batch_size, environmentErrorLimit: config.environment_error_limit, signal,
         onProgress: (p) => ctx.event({
           level: 'info', type: 'metrics', message: `${p.done}/${p.total} rows scored (${p.dataset}, ${p.mode})`,
           data: { rows_done: p.done, rows_total: p.total, progress: p.done / p.total, dataset: p.dataset, mode: p.mode, ...batchMetrics(p.batch) },
@@ -62,6 +62,10 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
       const summary = summarize({
         rows, datasets: describeDatasets(config), modes: config.modes, resamples: config.bootstrap_resamples, embedder: SIMILARITY_EMBEDDER,
       })
+      const failed = failedRows(summary)
+      if (failed.length > 0) {
+        await ctx.event({ level: 'warn', type: 'message', message: `Rows whose environment call failed (scored as wrong answers, not left out): ${failed.join(', ')}`, data: { failed_rows: failed } })
+      }
       return { result: { summary, table_markdown: markdownTable(summary), rows_prefix: evalRowsPrefix(job.id) } }
     } finally {
       await agent?.dispose()

@@ -18,7 +18,7 @@ import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import type { CheckpointFile } from '../../shared/db/schema.ts'
 import { createTrainingJobBody, trajectoryKey } from '../../shared/job-config.ts'
-import type { Environment } from '../../shared/protocol/environment.ts'
+import { type Environment, probeEnvironment } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { defaultCacheDir, openCheckpoint, resolveCheckpoint } from '../engine/checkpoint.ts'
@@ -61,6 +61,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
     const environment = config.environment ? await jobEnvironment(config.environment, job.projectId, blobs, { allowLoopback: options.allowLoopbackEnvironment })
       : options.environment
     if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
+    await probeEnvironment(environment, signal) // before the model loads: a dead environment fails the job in seconds
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
     mkdirSync(workDir, { recursive: true })
     const source = await modelSource(config.model!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders })
@@ -83,6 +84,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
         ...TRAINING_OPTIONS, maxTurns: hp.max_turns, maxNewTokensPerTurn: hp.max_new_tokens_per_turn, maxContextTokens: hp.max_context_tokens,
         maxResponseTokens: hp.max_response_tokens, maxToolResponseLength: hp.max_tool_response_chars,
       },
+      environmentErrorLimit: hp.environment_error_limit,
       lora, recompute: hp.recompute, seed: config.seed ?? 0, engine: options.engine,
       checkpointEvery: hp.checkpoint_every, validationEvery: hp.validation_every,
       ...options.overrides,

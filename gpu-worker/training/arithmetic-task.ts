@@ -108,7 +108,7 @@ export function arithmeticOptions(overrides: Partial<GrpoOptions> = {}): GrpoOpt
     loss: { ...GRPO_LOSS_DEFAULTS, klCoef: 0 },
     optimizer: { ...ADAMW_DEFAULTS, lr: 1e-3, weightDecay: 0 },
     aggregation: { kind: 'token-mean' }, scaleByStd: true,
-    protocol: ARITHMETIC_PROTOCOL,
+    protocol: ARITHMETIC_PROTOCOL, environmentErrorLimit: 0.5,
     seed: 1, engine: { provider: 'cpu', deviceId: 0, threads: 1 }, checkpointEvery: 1_000_000, validationEvery: 0,
     warmStart: { steps: 100, batchSize: 32, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-2, weightDecay: 0 } },
     ...overrides,

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DatasetRow } from '../../datasets/read.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
-import type { Environment } from '../../shared/protocol/environment.ts'
+import { type Environment, checkEnvironmentErrors } from '../../shared/protocol/environment.ts'
 import { type Trajectory, runEpisodes } from '../../shared/protocol/episode.ts'
 import type { ProtocolOptions } from '../../shared/protocol/options.ts'
 import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
@@ -41,6 +41,8 @@ export interface GrpoOptions {
   /** (r - mean) / (std + 1e-6) (published); false: r - mean (Dr.GRPO). */
   scaleByStd: boolean
   protocol: ProtocolOptions
+  /** The step fails the job when more than this share of its environment calls failed (always when all did). */
+  environmentErrorLimit: number
   /** LoRA adapters; without, full fine-tuning. */
   lora?: LoraOptions
   /** Per-layer recomputation in the backward (less activation memory, one more forward per update). */
@@ -91,7 +93,7 @@ export interface GrpoInput {
 }
 
 export function protocolReward(t: Trajectory, row: DatasetRow): number {
-  if (t.lossMask.at(-1) !== 1) return 0 // the reward would sit on an inserted (environment) token
+  if (t.lossMask[t.rewardIndex - t.promptLength] !== 1) return 0 // the reward would sit on an inserted (environment) token
   return dualConstrainedReward(t.text, row.golds).reward
 }
 
@@ -197,6 +199,8 @@ export class GrpoTrainer {
     const rows = this.prompts(step).flatMap((r) => new Array<DatasetRow>(o.groupSize).fill(r))
     mkdirSync(this.input.workDir, { recursive: true })
     const { trajectories, metrics: episodes } = await this.rollout(rows, step, false)
+    const firstError = trajectories.flatMap((t) => t.turns).find((turn) => turn.kind === 'call' && turn.error !== null)?.error ?? null
+    checkEnvironmentErrors(`environment calls of step ${step + 1}`, episodes.environmentCalls, episodes.environmentErrors, o.environmentErrorLimit, firstError)
     const rolloutDone = performance.now()
     const rewards = trajectories.map((t, i) => reward(t, rows[i]))
     const parts = trajectories.map((t, i) => dualConstrainedReward(t.text, rows[i].golds))

@@ -112,7 +112,7 @@ export async function runEvalCli(options: EvalCliOptions, progress: NodeJS.Write
       agent = await loadAgent(config.agent!, config.agent!.model!, { batchSize: config.batch_size, engine, signal })
     }
     const rows = await runEvaluation({
-      datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store, batchSize: config.batch_size, signal,
+      datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store, batchSize: config.batch_size, environmentErrorLimit: config.environment_error_limit, signal,
       onProgress: (p) => { progress.write(progressLine(p.done, p.total, `${p.dataset} ${p.mode}`, Date.now() - started, progress.isTTY === true)) },
     })
     if (progress.isTTY) progress.write('\n')

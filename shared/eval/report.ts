@@ -2,7 +2,7 @@
 // in-distribution sets then out-of-distribution ones, each group followed by its average; one
 // line per mode and the agent-minus-direct difference), and the per-row CSV and JSONL.
 import type { Estimate } from './stats.ts'
-import type { EvalRow } from './rows.ts'
+import { type EvalRow, MODE_ORDER } from './rows.ts'
 import type { EvalSummary } from './summary.ts'
 
 const MODE_NAMES = { direct: 'Direct (environment alone)', cot: 'CoT (environment, step by step)', agent: 'Prompt-R1 agent' }
@@ -46,7 +46,17 @@ export function markdownTable(summary: EvalSummary): string {
     (summary.datasets.some((d) => d.primary_metric === 'similarity') ? ` (embedder: ${summary.similarity_embedder})` : '') +
     '; averages are means over the sets of the group.',
   ]
+  const failed = failedRows(summary)
+  if (failed.length > 0) notes.push(`Rows whose environment call failed, scored as wrong answers and not left out: ${failed.join(', ')}.`)
   return `${lines.join('\n')}\n\n${notes.join('\n')}\n`
+}
+
+/** "gsm8k direct 3/128" for every dataset and mode with rows whose environment failed. */
+export function failedRows(summary: EvalSummary): string[] {
+  return summary.datasets.flatMap((d) => MODE_ORDER.flatMap((mode) => {
+    const m = d.modes[mode]
+    return m && m.errors > 0 ? [`${d.label} ${mode} ${m.errors}/${m.rows}`] : []
+  }))
 }
 
 export const CSV_COLUMNS = [

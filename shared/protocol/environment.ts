@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai'
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions'
 import { type OutboundPolicy, OutboundRefusedError, policyFetch } from '../outbound-fetch.ts'
+import { JobFailure } from '../errors.ts'
 import { ENVIRONMENT_SYSTEM_PROMPT } from './template.ts'
 import { pyStrip } from './python.ts'
 
@@ -30,6 +31,34 @@ export interface EnvironmentAnswer {
 /** Answers a list of chat messages. Throws when it cannot; the episode runner turns that into tool content. */
 export interface Environment {
   complete(messages: ChatMessage[], signal?: AbortSignal): Promise<EnvironmentAnswer>
+}
+
+export const PROBE_PROMPT = 'Reply with OK.'
+
+/**
+ * A job's check before its first rollout: the environment answers one short call, or the job fails
+ * as `environment_unavailable` with what answered instead, rather than playing episodes whose every
+ * call fails. The call goes through the response cache like any other, so that a rerun whose
+ * answers are all cached still calls nothing (a dead environment is then caught by the error share).
+ */
+export async function probeEnvironment(environment: Environment, signal?: AbortSignal): Promise<void> {
+  try {
+    await environment.complete([{ role: 'user', content: PROBE_PROMPT }], signal)
+  } catch (error) {
+    signal?.throwIfAborted()
+    throw new JobFailure('environment_unavailable', `the environment LLM did not answer a test call: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+/**
+ * Whether too many of a job's environment calls failed for its results to mean anything: more than
+ * `limit` of them (a share, 0-1), or every one. Throws `environment_unavailable` saying so, e.g.
+ * "every one of 12 environment calls of step 3 failed; the first: ...".
+ */
+export function checkEnvironmentErrors(counted: string, total: number, failed: number, limit: number, firstError: string | null): void {
+  if (total === 0 || (failed < total && failed <= limit * total)) return
+  const share = failed === total ? 'every one' : `${failed} (more than ${Math.round(limit * 100)}%)`
+  throw new JobFailure('environment_unavailable', `${share} of ${total} ${counted} failed${firstError ? `; the first: ${firstError}` : ''}`)
 }
 
 /** The messages of one environment call: the fixed system text, the episode's history, the prompt. */

@@ -15,6 +15,7 @@ import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
 import { createJob, getJob } from '../../shared/db/jobs.ts'
+import { PROBE_PROMPT } from '../../shared/protocol/environment.ts'
 import { createEvaluationBody } from '../../shared/job-config.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 import { expectApiError, testApp } from '../helpers/app.ts'
@@ -130,6 +131,21 @@ describePostgres('evaluation API', () => {
     expectApiError(await t.request('POST', '/v1/evaluations', { key: tenantB, json: body() }), 404, 'not_found', 'agent.checkpoint')
   })
 
+  it('fails an evaluation whose environment does not answer as environment_unavailable, without the key', async () => {
+    const created = await t.request('POST', '/v1/evaluations', {
+      key: tenantA,
+      json: body({ modes: ['direct'], agent: undefined, environment: { base_url: 'http://127.0.0.1:1/v1', model: 'arithmetic', api_key: 'sk-secret-test-key', max_retries: 0 } }),
+    })
+    expect(created.status).toBe(201)
+    const done = await until(async () => {
+      const job = await t.request('GET', `/v1/evaluations/${created.json.id}`, { key: tenantA })
+      return ['succeeded', 'failed', 'cancelled'].includes(job.json.status) ? job : undefined
+    })
+    expect(done.json.status).toBe('failed')
+    expect(done.json.error).toMatchObject({ code: 'environment_unavailable', message: expect.stringMatching(/^the environment LLM did not answer a test call: /) })
+    expect(done.text).not.toContain('sk-secret-test-key')
+  })
+
   it('refuses bad inputs with a 4xx naming the field', async () => {
     const post = (json: unknown, key = tenantA) => t.request('POST', '/v1/evaluations', { key, json })
     expectApiError(await post(body({ datasets: ['gsm9k'] })), 400, 'invalid_parameter', 'datasets.0.name')
@@ -212,9 +228,10 @@ describePostgres('evaluation API', () => {
     const { result } = await runner(ctx(2, new AbortController().signal))
     expect(events.find((e) => e.message.startsWith('Resuming'))?.message).toBe('Resuming: 4 rows already scored are kept')
     expect(events.filter((e) => e.type === 'metrics').map((e) => e.data?.rows_done)).toEqual([2, 4, 6, 8, 10, 12])
-    // 2 of the 4 direct rows were left to ask; the agent's calls, if any, are its own
-    const directCalls = env.requests.slice(before).filter((r) => r.messages.length === 1).length
-    expect(directCalls).toBe(4)
+    // 2 of the 4 direct rows were left to ask; the agent's calls, if any, are its own; one test call first
+    const asked = env.requests.slice(before).filter((r) => r.messages.length === 1).map((r) => r.messages[0].content)
+    expect(asked[0]).toBe(PROBE_PROMPT)
+    expect(asked.length).toBe(5)
     const summary = (result as any).summary
     expect(summary.rows_scored).toBe(12)
     expect(summary.datasets[0].modes.direct.rows).toBe(6)

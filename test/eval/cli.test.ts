@@ -55,6 +55,14 @@ describe('prompt-r1 eval', () => {
     expect(env.requests.length).toBe(before)
   })
 
+  it('exits 1 with one line when the environment does not answer', async () => {
+    const run = await prompt_r1(['eval', '--dataset', 'gsm8k', '--env-base-url', 'http://127.0.0.1:1/v1', '--env-model', 'arithmetic',
+      '--modes', 'direct', '--max-rows', '2', '--out', join(dir, 'dead')], { OPENAI_API_KEY: 'sk-test' })
+    expect(run.code).toBe(1)
+    expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^prompt-r1 eval: environment_unavailable: the environment LLM did not answer a test call: /)
+    expect(run.stderr).not.toContain('    at ')
+  })
+
   it('reports usage errors with exit status 2', async () => {
     const bad = await prompt_r1(['eval', '--dataset', 'gsm9k', '--env-base-url', env.baseURL, '--env-model', 'm'])
     expect(bad.code).toBe(2)

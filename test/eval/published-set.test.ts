@@ -56,7 +56,7 @@ function input(s: Awaited<ReturnType<typeof setup>>, name: string, cacheName: st
   return {
     datasets: s.evalDatasets, modes: s.config.modes, environment: makeEnvironment(s.config.environment, { allowLoopback: true }, cache), agent: s.agent,
     embedder: new HashedBagOfWordsEmbedder(), store: new BlobRowStore(new LocalBlobStore(join(dir, 'blobs')), name),
-    batchSize: s.config.batch_size, signal, onProgress,
+    batchSize: s.config.batch_size, environmentErrorLimit: s.config.environment_error_limit, signal, onProgress,
   }
 }
 
@@ -165,5 +165,30 @@ describe('evaluation on published sets', () => {
     expect(byKey['2-agent'].error).toBeNull()
     const summary = summarize({ rows, datasets: describeDatasets(s.config), modes: s.config.modes, resamples: 200, embedder: 'none' })
     expect(summary.datasets[0].modes.direct!.errors).toBe(2)
+    // the table says which rows failed: scored, never left out in silence
+    expect(markdownTable(summary)).toMatch(/\nRows whose environment call failed, scored as wrong answers and not left out: faults direct 2\/3, faults agent [12]\/3\.\n/)
+  })
+
+  it('fails as environment_unavailable when every call failed, and before the first row when the environment does not answer', async () => {
+    const file = join(dir, 'all-fail.jsonl')
+    writeFileSync(file, ['What is 1 + 1? [status 500 x9]', 'What is 2 + 2? [status 500 x9]'].map((question) => JSON.stringify({ question, golds: ['2'] })).join('\n') + '\n')
+    const s = await setup([{ path: file, name: 'all-fail', kind: 'math' }], { modes: ['direct'] })
+    const failing = runEvaluation(input(s, 'all-fail', null))
+    await expect(failing).rejects.toMatchObject({ code: 'environment_unavailable', message: 'every one of 2 rows that called the environment failed; the first: 500 deterministic failure' })
+    // one failed row of two is a result, with the limit at its default (1); a limit of 0.4 fails it
+    writeFileSync(file, ['What is 1 + 1? [status 500 x9]', 'What is 2 + 2?'].map((question) => JSON.stringify({ question, golds: ['2'] })).join('\n') + '\n')
+    const half = await setup([{ path: file, name: 'half-fail', kind: 'math' }], { modes: ['direct'] })
+    expect(await runEvaluation(input(half, 'half-fail', null))).toHaveLength(2)
+    await expect(runEvaluation({ ...input(half, 'half-fail-strict', null), environmentErrorLimit: 0.4 }))
+      .rejects.toMatchObject({ code: 'environment_unavailable', message: expect.stringMatching(/^1 \(more than 40%\) of 2 rows that called the environment failed/) })
+
+    // nothing listens on port 1: the test call fails, and no row is played or stored
+    const dead = await setup(['gsm8k'], { modes: ['direct'], environment: { base_url: 'http://127.0.0.1:1/v1', model: 'arithmetic', max_retries: 0, timeout_ms: 1000 } })
+    const before = env.requests.length
+    const store = new BlobRowStore(new LocalBlobStore(join(dir, 'blobs')), 'dead')
+    await expect(runEvaluation({ ...input(dead, 'dead', null), store }))
+      .rejects.toMatchObject({ code: 'environment_unavailable', message: expect.stringMatching(/^the environment LLM did not answer a test call: Connection error/) })
+    expect(await store.load()).toEqual([])
+    expect(env.requests.length).toBe(before)
   })
 })

@@ -43,7 +43,7 @@ beforeAll(async () => {
     options: {
       steps: 4, groupSize: 2, promptsPerStep: 2, updatesPerStep: 2, microBatchTokens: 1, // one episode per run
       loss: GRPO_LOSS_DEFAULTS, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-2 }, aggregation: { kind: 'token-mean' }, scaleByStd: true,
-      protocol: { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 8 },
+      protocol: { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 8 }, environmentErrorLimit: 0.5,
       lora: { rank: 2, alpha: 4, targets: ['q', 'v', 'gate', 'down'] },
       seed: 7, engine: TEST_ENGINE, checkpointEvery: 2, validationEvery: 0,
     },
@@ -111,5 +111,22 @@ describe('GRPO loop', () => {
     expect(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).target_modules).toEqual(['q_proj', 'v_proj', 'gate_proj', 'down_proj'])
     expect(existsSync(join(adapter, 'adapter_model.safetensors'))).toBe(true)
     await Promise.all([straight.dispose(), resumed.dispose()])
+  })
+
+  it('fails a step in which more than the limit of environment calls failed (environment_unavailable), before any update', async () => {
+    const trainer = await GrpoTrainer.create({ ...input, workDir: tempDir(), checkpoints: { store: new LocalBlobStore(tempDir()), prefix: 'run' } })
+    const before = new Map([...trainer.model.params].map(([k, v]) => [k, v.slice()]))
+    // a random model makes no calls: the step's episodes are the real runner's, with calls marked failed
+    const rollout = trainer.rollout.bind(trainer)
+    const failing = (failed: number, calls: number) => async (...args: Parameters<typeof rollout>) => {
+      const played = await rollout(...args)
+      return { ...played, metrics: { ...played.metrics, environmentCalls: calls, environmentErrors: failed } }
+    }
+    trainer.rollout = failing(3, 4)
+    await expect(trainer.trainStep()).rejects.toMatchObject({ code: 'environment_unavailable', message: '3 (more than 50%) of 4 environment calls of step 1 failed' })
+    expect([...trainer.model.params].every(([k, v]) => v.every((x, i) => x === before.get(k)![i]))).toBe(true)
+    trainer.rollout = failing(2, 4) // half is not more than half
+    await expect(trainer.trainStep()).resolves.toMatchObject({ metrics: { step: 1 } })
+    await trainer.dispose()
   })
 })

@@ -37,7 +37,7 @@ beforeAll(async () => {
     options: {
       steps: 1, groupSize: 2, promptsPerStep: 1, updatesPerStep: 1, microBatchTokens: 8192,
       loss: GRPO_LOSS_DEFAULTS, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-3 }, aggregation: { kind: 'token-mean' }, scaleByStd: false,
-      protocol: { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 6 },
+      protocol: { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 6 }, environmentErrorLimit: 0.5,
       lora: { rank: 8, alpha: 16, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] },
       seed: 3, engine: TEST_ENGINE, checkpointEvery: 1, validationEvery: 0, recompute: true,
     },

@@ -9,6 +9,7 @@ import { listCheckpoints } from '../../shared/db/checkpoints.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
 import { insertFile } from '../../shared/db/files.ts'
 import { appendEvent, createJob, listEvents } from '../../shared/db/jobs.ts'
+import { PROBE_PROMPT } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { trainRunner } from '../../gpu-worker/runners/train.ts'
@@ -76,5 +77,22 @@ describePostgres('train runner', () => {
     const adapterConfig = JSON.parse(new TextDecoder().decode(await readAll((await blobs.get(final.files.adapter[0].blobKey))!)))
     expect(adapterConfig).toMatchObject({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] })
     expect(typeof final.metrics?.reward_mean).toBe('number')
+  })
+
+  it('fails a job whose environment does not answer before loading the model (environment_unavailable)', async () => {
+    const { db } = database
+    const job = await createJob(db, {
+      projectId: 'p', kind: 'train', maxAttempts: 1,
+      // neither the model nor the file exists: the environment is checked first
+      config: { model: '/nonexistent/model', training_file: 'file-none', method: { type: 'grpo', grpo: { hyperparameters: { steps: 1 } } } },
+    })
+    const calls: string[] = []
+    const runner = trainRunner({
+      environment: { complete: async (messages) => { calls.push(messages.at(-1)!.content); throw new Error('401 Incorrect API key provided') } },
+      engine: TEST_ENGINE, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, workDir: tempDir(),
+    })
+    await expect(runner({ job, db, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {} }))
+      .rejects.toMatchObject({ code: 'environment_unavailable', message: 'the environment LLM did not answer a test call: 401 Incorrect API key provided' })
+    expect(calls).toEqual([PROBE_PROMPT])
   })
 })
