@@ -25,6 +25,7 @@ async function score(rest: string[]): Promise<number> {
   const report = scoreJsonl(await readFile(files[0], 'utf8'), trajectories ? 'trajectories' : 'predictions')
   for (const row of report.scored) process.stdout.write(JSON.stringify(row) + '\n')
   for (const error of report.errors) console.error(error)
+  for (const warning of report.warnings) console.error(`warning: ${warning}`)
   console.error(JSON.stringify({ scored: report.scored.length, bad: report.errors.length, mean: report.means }))
   return report.errors.length > 0 ? 1 : 0
 }

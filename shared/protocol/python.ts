@@ -46,3 +46,40 @@ export function pyJsonLoads(text: string): unknown {
   // ("-NaN" is no literal to Python, and "- 1e999 " none to JSON.parse)
   return JSON.parse(text.replace(PY_JSON_LITERALS, (token) => (token.startsWith('"') ? token : token === '-Infinity' ? ' -1e999 ' : ' 1e999 ')))
 }
+
+/**
+ * Python's str() of a value json.loads made: None, True and False; an integer as its digits; a
+ * float as Python's repr writes it (exponent below 1e-4 and from 1e16, two exponent digits); a
+ * string as itself; lists and dicts as their repr. (JSON.parse keeps no difference between 1 and
+ * 1.0: both are written "1".)
+ */
+export function pyStr(value: unknown): string {
+  return typeof value === 'string' ? value : pyRepr(value)
+}
+
+function pyRepr(value: unknown): string {
+  if (value === null || value === undefined) return 'None'
+  if (typeof value === 'boolean') return value ? 'True' : 'False'
+  if (typeof value === 'number') return pyFloatRepr(value)
+  if (typeof value === 'string') {
+    const quote = value.includes("'") && !value.includes('"') ? '"' : "'"
+    return quote + value.replace(/\\/g, '\\\\').replace(new RegExp(quote, 'g'), `\\${quote}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t') + quote
+  }
+  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`
+  return `{${Object.entries(value as object).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`
+}
+
+function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return 'nan'
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf'
+  if (Number.isInteger(x) && Math.abs(x) < 1e16) return String(x)
+  // the shortest digits that round-trip (as Python's repr), placed by Python's rule
+  const [mantissa, exponentText] = x.toExponential().split('e')
+  const exponent = Number(exponentText)
+  if (exponent < -4 || exponent >= 16) return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`
+  const sign = x < 0 ? '-' : ''
+  const digits = mantissa.replace('-', '').replace('.', '')
+  const point = exponent + 1
+  const fixed = point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? `${digits}${'0'.repeat(point - digits.length)}.0` : `${digits.slice(0, point)}.${digits.slice(point)}`
+  return sign + fixed
+}
