@@ -2,7 +2,8 @@
 // error texts, and the final <answer>.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { describe, expect, inject, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { stdlibPython } from '../helpers/python.ts'
 import { TOOL_CALL_ERRORS, extractAnswer, parseAgentTurn } from '../../shared/protocol/parse.ts'
 import { seededRandom } from '../../gpu-worker/engine/sampling.ts'
 
@@ -98,8 +99,7 @@ describe('tool call bodies against the published rules on Python', () => {
       return tokens.join('')
     }),
   ]
-  const { python, pythonMissing } = inject('reference')
-  if (!python) console.warn(`SKIPPED (tool call bodies on Python): ${pythonMissing}`)
+  const python = stdlibPython('tool call bodies on Python')
 
   it.skipIf(!python)('give the error text (or prompt) the published environment gives, for 3000 generated bodies', () => {
     const run = spawnSync(python!, [join(import.meta.dirname, '../reference/tool_calls.py')], { input: JSON.stringify(bodies), encoding: 'utf8' })

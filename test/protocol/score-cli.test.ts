@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { spawnSync } from 'node:child_process'
-import { describe, expect, inject, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { stdlibPython } from '../helpers/python.ts'
 import { feedbackText, toolContentForAnswer } from '../../shared/protocol/feedback.ts'
 import { firstTurnText, userContentForQuestion } from '../../shared/protocol/template.ts'
 
@@ -70,31 +71,33 @@ describe('prompt-r1 score', () => {
     expect(stderr).toMatch(/^usage: prompt-r1 score/)
   })
 
-  it('reads the published res.json as eval_scores.py does, with a warning per row it alone accepts, and scores like it', async () => {
-    const items = [
-      { predicted_answer: 'The Eiffel Tower!', ground_truth: ['eiffel tower', 'tour eiffel'] },
-      { predicted_answer: '42', ground_truth: 42 },
-      { predicted_answer: 'None of them', ground_truth: null },
-      { predicted_answer: 'an answer', ground_truth: 'the answer' },
-      { ground_truth: ['x'] },
-      { predicted_answer: 'b', ground_truth: [] },
-      { predicted_answer: 'x 1e-05', ground_truth: 0.00001 },
-    ]
+  const items = [
+    { predicted_answer: 'The Eiffel Tower!', ground_truth: ['eiffel tower', 'tour eiffel'] },
+    { predicted_answer: '42', ground_truth: 42 },
+    { predicted_answer: 'None of them', ground_truth: null },
+    { predicted_answer: 'an answer', ground_truth: 'the answer' },
+    { ground_truth: ['x'] },
+    { predicted_answer: 'b', ground_truth: [] },
+    { predicted_answer: 'x 1e-05', ground_truth: 0.00001 },
+  ]
+
+  it('reads the published res.json as eval_scores.py does, with a warning per row it alone accepts', async () => {
     const { code, stdout, stderr } = await score([JSON.stringify(items)])
     expect(stderr).not.toMatch(/^line \d+: /m)
     expect(code).toBe(0)
     expect(stderr).toContain('warning: line 2: ground_truth: not a list; scored as ["42"], as eval_scores.py does')
     expect(stderr).toContain('warning: line 3: ground_truth: not a list; scored as ["None"], as eval_scores.py does')
     expect(stderr).toContain('warning: line 6: ground_truth: no gold answers; every score is 0, as in eval_scores.py')
-    const ours = jsonLines(stdout)
-    expect(ours.map((r) => r.line)).toEqual([1, 2, 3, 4, 5, 6, 7])
-    // the same scores as the published functions, run on Python; substring of an empty prediction
-    // is the one deliberate difference (the published script says 1, PROTOCOL.md says 0)
-    const { python, pythonMissing } = inject('reference')
-    if (!python) return console.warn(`SKIPPED (eval_scores.py on Python): ${pythonMissing}`)
-    const run = spawnSync(python, [join(ROOT, 'test/reference/eval_scores_port.py')], { input: JSON.stringify(items), encoding: 'utf8' })
+    expect(jsonLines(stdout).map((r) => r.line)).toEqual([1, 2, 3, 4, 5, 6, 7])
+  })
+
+  const python = stdlibPython('eval_scores.py on Python')
+  it.skipIf(!python)('scores res.json rows as the published functions do on Python', async () => {
+    const ours = jsonLines((await score([JSON.stringify(items)])).stdout)
+    const run = spawnSync(python!, [join(ROOT, 'test/reference/eval_scores_port.py')], { input: JSON.stringify(items), encoding: 'utf8' })
     expect(run.status, run.stderr).toBe(0)
     const published: [number, number, number][] = JSON.parse(run.stdout)
+    // substring of an empty prediction is the one deliberate difference (1 there, 0 here: PROTOCOL.md)
     expect(ours.map((r, i) => [r.em, r.f1, items[i].predicted_answer ? r.substring : published[i][2]])).toEqual(published)
     expect(published[4][2]).toBe(1)
     expect(ours[4].substring).toBe(0)
