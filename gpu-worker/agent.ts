@@ -9,7 +9,7 @@ import type { EngineSettings } from '../shared/config.ts'
 import { getCheckpoint } from '../shared/db/checkpoints.ts'
 import type { Database } from '../shared/db/database.ts'
 import {
-  ChatTokenizer, type Environment, INFERENCE_OPTIONS, OpenAIEnvironment, type Policy, type ProtocolOptions,
+  ChatTokenizer, type Environment, OpenAIEnvironment, type Policy, PROTOCOLS, type ProtocolOptions,
   runEpisodes, userContentForQuestion,
 } from '../shared/protocol/index.ts'
 import { Generator } from './engine/generate.ts'
@@ -20,7 +20,7 @@ export interface ServedModel { name: string; source: string }
 
 interface LoadedAgent { generator: Generator; tokenizer: ChatTokenizer }
 
-// One question, one episode: the protocol's runner with the inference options, its steps turned
+// One question, one episode: the protocol's runner with the request's protocol, its steps turned
 // into AgentEvents as they happen.
 export async function answerQuestion(input: {
   policy: Policy; tokenizer: ChatTokenizer; environment: Environment; question: string
@@ -44,7 +44,7 @@ export async function answerQuestion(input: {
     },
   })
   const [trajectory] = trajectories
-  const sampled = trajectory.lossMask.filter((m) => m === 1).length
+  const sampled = trajectory.turns.reduce((sum, turn) => sum + turn.sampledTokens, 0)
   return {
     answer: trajectory.answer,
     endReason: trajectory.endReason,
@@ -87,12 +87,13 @@ export class LocalAgents implements AgentService {
     const outbound = { allowLoopback: this.deps.allowLoopbackEnvironment }
     await checkResolvedHost(request.environment.baseURL, outbound)
     const environment = new OpenAIEnvironment({ ...request.environment, policy: outbound, maxRetries: 2, timeoutMs: 120_000 })
+    const protocol = PROTOCOLS[request.protocol]
     const policy = new EnginePolicy(agent.generator, {
-      temperature: request.sampling.temperature ?? 0, topP: request.sampling.topP, seed: request.sampling.seed,
-      logprobs: 'sampling', signal: request.signal,
+      temperature: request.sampling.temperature ?? protocol.sampling.temperature, topP: request.sampling.topP ?? protocol.sampling.topP,
+      seed: request.sampling.seed, logprobs: 'sampling', signal: request.signal,
     })
-    const perTurn = Math.min(INFERENCE_OPTIONS.maxNewTokensPerTurn, request.sampling.maxTokensPerTurn ?? Infinity)
-    const options = { ...INFERENCE_OPTIONS, maxNewTokensPerTurn: perTurn }
+    const perTurn = Math.min(protocol.options.maxNewTokensPerTurn, request.sampling.maxTokensPerTurn ?? Infinity)
+    const options = { ...protocol.options, maxNewTokensPerTurn: perTurn }
     return answerQuestion({ policy, tokenizer: agent.tokenizer, environment, question: request.question, options, signal: request.signal, onEvent: request.onEvent })
   }
 

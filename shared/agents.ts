@@ -2,6 +2,7 @@
 // Cloudflare Worker yet). Types only: the edge never imports the model engine.
 import type { TokenUsage } from './protocol/environment.ts'
 import type { TurnRecord } from './protocol/episode.ts'
+import type { ProtocolName } from './protocol/options.ts'
 
 export interface AgentModel { id: string; created: number; ownedBy: string }
 
@@ -25,7 +26,8 @@ export interface AgentRequest {
   model: string
   question: string
   environment: EnvironmentEndpoint
-  // maxTokensPerTurn: at most the protocol's 1024 new tokens per agent turn
+  protocol: ProtocolName
+  // unset: the protocol's; maxTokensPerTurn: at most the protocol's new tokens per agent turn
   sampling: { temperature?: number; topP?: number; seed?: number; maxTokensPerTurn?: number }
   signal: AbortSignal
   onEvent(event: AgentEvent): void

@@ -2,6 +2,7 @@
 // Workers parse the stored config with the same schema, so both sides agree on every default.
 import { z } from 'zod'
 import { PUBLISHED_DATASETS } from '../datasets/registry.ts'
+import { PROTOCOL_NAMES, PROTOCOLS, type ProtocolOptions } from './protocol/options.ts'
 
 // The published Prompt-R1 recipe (PROTOCOL.md, "Training recipe").
 export const grpoHyperparameters = z.strictObject({
@@ -136,15 +137,14 @@ export const evalDatasetSpec = z.preprocess(
 export const evalAgent = z.strictObject({
   checkpoint: id.optional(),
   model: z.string().min(1).max(500).optional(),
-  // greedy by default, as the published validation
-  temperature: z.number().min(0).max(5).default(0),
-  top_p: z.number().gt(0).max(1).default(1),
+  // the named protocol (docs/protocol.md); the settings below default to its own
+  protocol: z.enum(PROTOCOL_NAMES).default('training'),
+  temperature: z.number().min(0).max(5).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
   top_k: z.number().int().min(0).default(0),
   seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-  // 'inference': the published inference script (lenient tool body, 8192-character tool answers)
-  protocol: z.enum(['inference', 'training']).default('inference'),
-  max_turns: z.number().int().min(1).max(32).default(5),
-  max_new_tokens_per_turn: z.number().int().min(1).max(8192).default(1024),
+  max_turns: z.number().int().min(1).max(32).optional(),
+  max_new_tokens_per_turn: z.number().int().min(1).max(8192).optional(),
 }).superRefine((agent, ctx) => {
   if ((agent.checkpoint === undefined) === (agent.model === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['checkpoint'], message: 'give exactly one of agent.checkpoint (a checkpoint id) and agent.model (a model folder or hf:owner/name)' })
@@ -185,3 +185,13 @@ export const createEvaluationBody = z.strictObject({
 })
 
 export type EvaluationConfig = z.infer<typeof createEvaluationBody>
+
+/** An evaluated agent's protocol and sampling: its named protocol's, with what the job set. */
+export function evalAgentSettings(agent: NonNullable<EvaluationConfig['agent']>): { options: ProtocolOptions; temperature: number; topP: number } {
+  const { options, sampling } = PROTOCOLS[agent.protocol]
+  return {
+    options: { ...options, maxTurns: agent.max_turns ?? options.maxTurns, maxNewTokensPerTurn: agent.max_new_tokens_per_turn ?? options.maxNewTokensPerTurn },
+    temperature: agent.temperature ?? sampling.temperature,
+    topP: agent.top_p ?? sampling.topP,
+  }
+}

@@ -2,7 +2,8 @@
 // filled in. It holds no data: the client script (client/) fills the views from the JSON API with
 // the key the user enters.
 import { PUBLISHED_DATASETS } from '../../datasets/registry.ts'
-import { EVAL_MODES, createEvaluationBody, evalAgent, evalEnvironment, grpoHyperparameters, noopMethod } from '../../shared/job-config.ts'
+import { EVAL_MODES, createEvaluationBody, evalEnvironment, grpoHyperparameters, noopMethod } from '../../shared/job-config.ts'
+import { PROTOCOL_NAMES, type ProtocolName } from '../../shared/protocol/options.ts'
 import type { Child } from 'hono/jsx'
 import { Choices, ErrorSlot, Field, FormError, Select } from './fields.tsx'
 
@@ -26,6 +27,12 @@ const HYPERPARAMETERS: { key: NumberKey; label: string }[] = [
   { key: 'validation_every', label: 'Validate every (steps)' },
   { key: 'checkpoint_every', label: 'Checkpoint every (steps)' },
 ]
+
+const PROTOCOL_LABELS: Record<ProtocolName, string> = {
+  training: 'Training (as the agent was trained; greedy)',
+  inference: 'Published inference.py (5 turns, temperature 0.7)',
+  'batch-inference': 'Published batch_inference.py (10 turns, temperature 0.7)',
+}
 
 const MODE_LABELS: Record<(typeof EVAL_MODES)[number], string> = {
   direct: 'direct: the large LLM alone', cot: 'cot: the large LLM, step by step', agent: 'agent: the Prompt-R1 agent drives it',
@@ -145,9 +152,12 @@ function EvaluationForm() {
         <legend>Agent (for the agent mode: a checkpoint id or a model)</legend>
         <Field form={f} param="agent.checkpoint" label="Checkpoint id" placeholder="ckpt-..." />
         <Field form={f} param="agent.model" label="Model" placeholder="hf:owner/name, ckpt-..., or a model folder" />
-        <Field form={f} param="agent.max_turns" label="Max turns" type="number" value={defaultOf(evalAgent.shape.max_turns)} />
-        <Field form={f} param="agent.max_new_tokens_per_turn" label="Max new tokens per turn" type="number" value={defaultOf(evalAgent.shape.max_new_tokens_per_turn)} />
-        <Field form={f} param="agent.temperature" label="Temperature" type="number" value={defaultOf(evalAgent.shape.temperature)} hint="0 is greedy, as published" />
+        <Select form={f} param="agent.protocol" label="Protocol">
+          {PROTOCOL_NAMES.map((name) => <option value={name}>{PROTOCOL_LABELS[name]}</option>)}
+        </Select>
+        <Field form={f} param="agent.max_turns" label="Max turns" type="number" placeholder="the protocol's" />
+        <Field form={f} param="agent.max_new_tokens_per_turn" label="Max new tokens per turn" type="number" placeholder="the protocol's" />
+        <Field form={f} param="agent.temperature" label="Temperature" type="number" placeholder="the protocol's" hint="0 is greedy" />
       </fieldset>
       <div class="grid">
         <Field form={f} param="max_rows" label="Rows per dataset" type="number" hint="Empty: all (128 per published set)" />

@@ -14,6 +14,7 @@ import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { ApiError } from '../../shared/errors.ts'
 import { environmentApiKey } from '../../shared/job-config.ts'
 import { readJson } from '../request.ts'
+import { PROTOCOL_NAMES } from '../../shared/protocol/options.ts'
 
 export interface ChatConfig {
   // the environment used when a request names none
@@ -36,15 +37,17 @@ const chatBody = z.strictObject({
   messages: z.array(message).min(1).max(256),
   stream: z.boolean().default(false),
   stream_options: z.strictObject({ include_usage: z.boolean().optional() }).optional(),
-  // 0 (the default) is greedy
+  // the protocol's unless given: greedy for 'training', 0.7 and 0.8 for the published inference scripts
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().gt(0).max(1).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
-  // the most new tokens per agent turn
+  // the most new tokens per agent turn (at most the protocol's: 1024 for 'training', 8192 otherwise)
   max_tokens: z.number().int().min(1).optional(),
   max_completion_tokens: z.number().int().min(1).optional(),
   n: z.literal(1).optional(),
   user: z.string().max(256).optional(),
+  // Prompt-R1's: the named protocol the agent plays (docs/protocol.md)
+  protocol: z.enum(PROTOCOL_NAMES).default('training'),
   environment: z.strictObject({
     base_url: z.string().min(1).max(2000),
     model: z.string().min(1).max(200),
@@ -114,7 +117,7 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
       const timedOut = () => abort.signal.reason instanceof DeadlineExceeded
         ? new ApiError(504, 'deadline_exceeded', (abort.signal.reason as Error).message) : undefined
       const request = {
-        projectId, model: body.model, question, environment, signal: abort.signal,
+        projectId, model: body.model, question, environment, protocol: body.protocol, signal: abort.signal,
         sampling: { temperature: body.temperature, topP: body.top_p, seed: body.seed, maxTokensPerTurn: maxTokens },
       }
       const record = (run: AgentRun) => db.insert(runs).values({

@@ -7,10 +7,9 @@ import type { BlobStore } from '../../shared/blob/store.ts'
 import type { EngineSettings } from '../../shared/config.ts'
 import { BlobResponseCache } from '../../shared/eval/store.ts'
 import { sha256Hex } from '../../shared/ids.ts'
-import type { EvaluationConfig } from '../../shared/job-config.ts'
+import { type EvaluationConfig, evalAgentSettings } from '../../shared/job-config.ts'
 import { type OutboundPolicy, checkResolvedHost } from '../../shared/outbound-fetch.ts'
 import { OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
-import { INFERENCE_OPTIONS, TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { describeDatasets } from '../../shared/eval/rows.ts'
 import { type ModelSource, resolveCheckpoint } from '../engine/checkpoint.ts'
@@ -85,13 +84,12 @@ export async function loadAgent(
   const folder = options.cacheDir ? await resolveCheckpoint(source, options.cacheDir) : await resolveCheckpoint(source)
   const engine = await Engine.load(folder, { ...options.engine, cacheDir: options.cacheDir })
   const tokenizer = await ChatTokenizer.fromFolder(folder)
+  const settings = evalAgentSettings(config)
   const policy = new EnginePolicy(new Generator(engine, { maxBatch: options.batchSize, maxCacheBytes: options.engine.maxCacheBytes }), {
-    temperature: config.temperature, topP: config.top_p, topK: config.top_k, seed: config.seed, signal: options.signal,
+    temperature: settings.temperature, topP: settings.topP, topK: config.top_k, seed: config.seed, signal: options.signal,
   })
-  const base = config.protocol === 'training' ? TRAINING_OPTIONS : INFERENCE_OPTIONS
   return {
-    policy, tokenizer,
-    options: { ...base, maxTurns: config.max_turns, maxNewTokensPerTurn: config.max_new_tokens_per_turn },
+    policy, tokenizer, options: settings.options,
     dispose: () => engine.dispose(),
   }
 }

@@ -30,7 +30,8 @@ export const EVAL_USAGE = `usage: prompt-r1 eval --dataset NAME|PATH[:KIND] [--d
   --modes           comma-separated among direct,cot,agent (default: all three; without --agent: direct,cot)
   --max-rows N      the first N rows of each dataset
   --batch-size N    rows run together (default 8)
-  --temperature T   the agent's sampling temperature (default 0: greedy); --seed S
+  --protocol NAME   the agent's protocol: training (default), inference or batch-inference (docs/protocol.md)
+  --temperature T   the agent's sampling temperature (default: the protocol's; training: 0, greedy); --seed S
   --threads N       the agent engine's threads
   --out DIR         where rows, cache and results go (default eval-out); rerun with the same DIR to resume
   --cache DIR       where environment answers are cached (default OUT/cache); share it between runs to rerun for free
@@ -47,7 +48,7 @@ export interface EvalCliOptions {
 }
 
 const VALUE_FLAGS = ['--dataset', '--env-base-url', '--env-model', '--env-api-key-var', '--env-temperature', '--env-max-tokens', '--agent',
-  '--modes', '--max-rows', '--batch-size', '--temperature', '--seed', '--threads', '--out', '--cache']
+  '--modes', '--max-rows', '--batch-size', '--protocol', '--temperature', '--seed', '--threads', '--out', '--cache']
 
 export function parseEvalArgs(args: string[], env: Record<string, string | undefined>): EvalCliOptions {
   const values = new Map<string, string[]>()
@@ -71,7 +72,7 @@ export function parseEvalArgs(args: string[], env: Record<string, string | undef
       base_url: one('--env-base-url'), model: one('--env-model'), api_key: apiKey || undefined,
       temperature: number('--env-temperature'), max_tokens: number('--env-max-tokens'), cache,
     },
-    agent: agentModel ? { model: agentModel, temperature: number('--temperature'), seed: number('--seed') } : undefined,
+    agent: agentModel ? { model: agentModel, protocol: one('--protocol'), temperature: number('--temperature'), seed: number('--seed') } : undefined,
     modes, max_rows: number('--max-rows'), batch_size: number('--batch-size'),
   }
   const parsed = createEvaluationBody.safeParse(JSON.parse(JSON.stringify(raw)))

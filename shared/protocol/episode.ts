@@ -6,8 +6,8 @@
 import { environmentMessages, type ChatMessage, type Environment, type TokenUsage } from './environment.ts'
 import { cutToolContent, feedbackText, toolContentForAnswer } from './feedback.ts'
 import type { ProtocolOptions } from './options.ts'
-import { parseAgentTurn } from './parse.ts'
-import { firstTurnText } from './template.ts'
+import { inferenceScriptTurnText, parseAgentTurn } from './parse.ts'
+import { firstTurnText, ONE_MESSAGE_END, oneMessageFirstTurnText } from './template.ts'
 import type { ChatTokenizer } from './tokenizer.ts'
 
 /**
@@ -114,8 +114,11 @@ interface EpisodeState {
 
 export async function runEpisodes(input: RunEpisodesInput): Promise<{ trajectories: Trajectory[]; metrics: EpisodeMetrics }> {
   const { policy, tokenizer, userContents, options } = input
+  const oneMessage = options.layout === 'one-user-message'
+  // the one user message's end, seen by the agent after the context but never kept in it
+  const messageEnd = oneMessage ? tokenizer.encode(ONE_MESSAGE_END) : []
   const episodes: EpisodeState[] = userContents.map((content, index) => {
-    const tokens = tokenizer.encode(firstTurnText(content))
+    const tokens = tokenizer.encode(oneMessage ? oneMessageFirstTurnText(content) : firstTurnText(content))
     return { index, tokens, promptLength: tokens.length, lossMask: [], logprobs: [], turns: [], history: [], endReason: null }
   })
 
@@ -130,7 +133,7 @@ export async function runEpisodes(input: RunEpisodesInput): Promise<{ trajectori
     if (active.length === 0) break
     input.signal?.throwIfAborted()
     const sampled = await policy.generate(
-      active.map((episode) => ({ tokens: episode.tokens })),
+      active.map((episode) => ({ tokens: oneMessage ? [...episode.tokens, ...messageEnd] : episode.tokens })),
       { maxNewTokens: options.maxNewTokensPerTurn, stopTokenIds: tokenizer.stopTokenIds },
     )
     await Promise.all(active.map((episode, i) => playTurn(episode, sampled[i], input)))
@@ -145,8 +148,13 @@ async function playTurn(episode: EpisodeState, sampled: PolicyTurn, input: RunEp
   const { tokenizer, options } = input
   const budget = options.maxResponseTokens - episode.lossMask.length
   const turnTokens = sampled.tokens.slice(0, budget)
-  append(episode, turnTokens, 1, sampled.logprobs, tokenizer.padId)
-  const text = tokenizer.decode(turnTokens, { skipSpecialTokens: true })
+  let text: string
+  if (options.layout === 'one-user-message') {
+    text = appendScriptTurn(episode, turnTokens, sampled.logprobs, tokenizer)
+  } else {
+    append(episode, turnTokens, 1, sampled.logprobs, tokenizer.padId)
+    text = tokenizer.decode(turnTokens, { skipSpecialTokens: true })
+  }
   const parsed = parseAgentTurn(text, options)
   const record: TurnRecord = {
     text, think: parsed.think, sampledTokens: turnTokens.length, kind: parsed.kind,
@@ -167,7 +175,7 @@ async function playTurn(episode: EpisodeState, sampled: PolicyTurn, input: RunEp
   } else {
     const content = parsed.kind === 'invalid-call' ? parsed.error : await callEnvironment(episode, parsed.prompt, record, input)
     record.toolContent = cutToolContent(content, options.maxToolResponseLength)
-    const endsWithImEnd = turnTokens.at(-1) === tokenizer.imEndId
+    const endsWithImEnd = episode.tokens.at(-1) === tokenizer.imEndId
     const feedback = tokenizer.encode(feedbackText(record.toolContent, options.doubledImEnd || !endsWithImEnd))
     const room = options.maxResponseTokens - episode.lossMask.length
     append(episode, feedback.slice(0, room), 0)
@@ -194,6 +202,41 @@ async function callEnvironment(episode: EpisodeState, prompt: string, record: Tu
   } finally {
     record.environmentLatencyMs = performance.now() - started
   }
+}
+
+/**
+ * A turn of the 'one-user-message' layout, appended as the published inference scripts append it:
+ * the text vLLM returns (stop token dropped, special tokens skipped) rewritten by
+ * inferenceScriptTurnText, then <|im_end|>. Where the rewrite only cuts the text, the sampled tokens
+ * that spell what is kept stay (a token that crosses the cut is encoded again); a rewritten body is
+ * this turn's text encoded again, as vLLM reads it. Tokens the agent did not sample get mask 0.
+ * Returns the rewritten text.
+ */
+function appendScriptTurn(episode: EpisodeState, tokens: number[], logprobs: number[], tokenizer: ChatTokenizer): string {
+  const sampled = tokenizer.stopTokenIds.includes(tokens.at(-1)!) ? tokens.slice(0, -1) : tokens
+  const text = tokenizer.decode(sampled, { skipSpecialTokens: true })
+  const processed = inferenceScriptTurnText(text)
+  const kept = processed === text ? sampled.length : text.startsWith(processed) ? sampledPrefix(sampled, processed, tokenizer) : 0
+  const keptText = tokenizer.decode(sampled.slice(0, kept), { skipSpecialTokens: true })
+  append(episode, sampled.slice(0, kept), 1, logprobs, tokenizer.padId)
+  append(episode, tokenizer.encode(processed.slice(keptText.length)), 0)
+  append(episode, [tokenizer.imEndId], 0)
+  return processed
+}
+
+/** How many of the first sampled tokens spell a start of `prefix` (their text is a prefix of it): all
+ * but a last token that crosses its end. */
+function sampledPrefix(tokens: number[], prefix: string, tokenizer: ChatTokenizer): number {
+  const textOf = (count: number) => tokenizer.decode(tokens.slice(0, count), { skipSpecialTokens: true })
+  let low = 0
+  let high = tokens.length
+  while (low < high) {
+    const mid = (low + high) >> 1
+    if (textOf(mid).length >= prefix.length) high = mid
+    else low = mid + 1
+  }
+  for (let count = low; count > 0; count--) if (prefix.startsWith(textOf(count))) return count
+  return 0
 }
 
 /** Sampled tokens come with their logprobs (mask 1, but 0 for a pad); inserted tokens get logprob 0 (mask 0). */

@@ -1,7 +1,7 @@
 // Parsing one agent turn (its sampled text, special tokens removed) the way the published tool
 // environment does: only the first <interaction_prompt> is executed; without one, the episode ends
 // and the first <answer> is the final answer.
-import { pyJsonLoads, pyStrip } from './python.ts'
+import { pyJsonLoads, pyJsonString, pyStrip } from './python.ts'
 
 /** The published error texts; each becomes the tool content and the episode goes on. */
 export const TOOL_CALL_ERRORS = {
@@ -88,4 +88,29 @@ function toolCallPrompt(body: string, lenient: boolean): string | { error: ToolC
     return { error: TOOL_CALL_ERRORS.invalidArguments }
   }
   return (args as { prompt: string }).prompt
+}
+
+const CALL_END = '</interaction_prompt>'
+
+/**
+ * An agent turn as the published inference scripts rewrite it before it enters the context
+ * (process_tool_call): each <interaction_prompt> body that json.loads refuses becomes the JSON call
+ * that takes it as the prompt, and a text holding an <interaction_prompt> loses everything after
+ * its first </interaction_prompt>.
+ */
+export function inferenceScriptTurnText(text: string): string {
+  let processed = text
+  for (const match of text.matchAll(new RegExp(INTERACTION_PROMPT, 'g'))) {
+    const body = pyStrip(match[1])
+    try {
+      pyJsonLoads(body)
+      continue
+    } catch {
+      const call = `{"name": "prompt", "arguments": {"prompt": ${pyJsonString(body)}}}`
+      processed = processed.replaceAll(match[0], () => `<interaction_prompt>\n${call}\n${CALL_END}`)
+    }
+  }
+  if (!processed.includes('<interaction_prompt>')) return processed
+  const end = processed.indexOf(CALL_END)
+  return end < 0 ? processed : processed.slice(0, end + CALL_END.length)
 }

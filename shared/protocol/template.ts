@@ -76,6 +76,20 @@ export function firstTurnText(userContent: string): string {
   )
 }
 
+// The published inference scripts send the agent one user message: their system_instruction (the
+// agent's system block written out as text, ending in their "<|im_start|>\nuser\n", newline and
+// all), the row's content and a newline; vLLM wraps it in the model's own Qwen3 chat template.
+const ONE_MESSAGE_START = `${IM_START}user\n\n${IM_START}system\n${AGENT_SYSTEM_PROMPT}${IM_END}\n${IM_START}\nuser\n`
+
+/** What closes the one user message and opens the agent's turn: taken off before the agent's
+ * processed turn and the tool answer are appended to the message, and put back after them. */
+export const ONE_MESSAGE_END = `${IM_END}\n${IM_START}assistant\n`
+
+/** The rendered first-turn context of the 'one-user-message' layout, without ONE_MESSAGE_END. */
+export function oneMessageFirstTurnText(userContent: string): string {
+  return ONE_MESSAGE_START + userContent + '\n'
+}
+
 /**
  * The chat template written into the tokenizer_config.json of the checkpoints the project makes
  * (tiny test models, merged exports): rendering a user message with the generation prompt gives

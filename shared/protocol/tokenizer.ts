@@ -40,6 +40,8 @@ export class ChatTokenizer {
 
   /** Ids to text; special tokens are kept unless asked (an agent turn is parsed without them, as published). */
   decode(ids: number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    // (the library refuses an empty list)
+    if (ids.length === 0) return ''
     return this.tokenizer.decode(ids, { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false })
   }
 

@@ -29,7 +29,7 @@ describe.skipIf(cudaInstalled)('engine settings', () => {
     const model = tempDir()
     makeTinyCheckpoint(model, { seed: 2 })
     const agents = new LocalAgents({ db: null as never, blobs: null as never, allowLoopbackEnvironment: true, engine: CUDA, cacheDir: tempDir(), defaultModel: { name: 'a', source: model } })
-    await expect(agents.run({ projectId: 'p', model: 'a', question: 'q', environment: { baseURL: 'http://127.0.0.1:9/v1', model: 'm', apiKey: 'k' }, sampling: {}, signal: new AbortController().signal, onEvent: () => {} }))
+    await expect(agents.run({ projectId: 'p', model: 'a', question: 'q', environment: { baseURL: 'http://127.0.0.1:9/v1', model: 'm', apiKey: 'k' }, protocol: 'training', sampling: {}, signal: new AbortController().signal, onEvent: () => {} }))
       .rejects.toThrow(/the CUDA execution provider cannot start/)
     const config = createEvaluationBody.parse({ datasets: ['gsm8k'], max_rows: 1, modes: ['agent'], environment: { base_url: 'http://127.0.0.1:9/v1', model: 'm' }, agent: { model } })
     const job = { id: 'job-x', projectId: 'p', kind: 'eval', config, attempt: 1 } as never

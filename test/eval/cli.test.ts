@@ -71,6 +71,9 @@ describe('prompt-r1 eval', () => {
     expect(noAgent.code).toBe(2)
     expect(noAgent.stderr).toMatch(/^prompt-r1 eval: agent: the 'agent' mode needs the agent/)
     expect((await prompt_r1(['eval', '--frobnicate'])).stderr).toMatch(/unknown argument --frobnicate/)
+    const protocol = await prompt_r1(['eval', '--dataset', 'gsm8k', '--env-base-url', env.baseURL, '--env-model', 'm', '--agent', join(dir, 'agent'), '--protocol', 'vllm'])
+    expect(protocol.code).toBe(2)
+    expect(protocol.stderr).toMatch(/^prompt-r1 eval: agent\.protocol: .*"training"\|"inference"\|"batch-inference"/)
     // the first test's rows came from another environment model: they must not be reused
     const other = await prompt_r1(['eval', '--dataset', 'gsm8k', '--env-base-url', env.baseURL, '--env-model', 'other', '--out', join(dir, 'out')])
     expect(other.code).toBe(2)

@@ -128,10 +128,10 @@ describe('eval config', () => {
     return parsed.success ? undefined : { path: parsed.error.issues[0].path.join('.'), message: parsed.error.issues[0].message }
   }
 
-  it('defaults to the three modes, greedy agent and the inference protocol', () => {
+  it('defaults to the three modes and the training protocol (its settings resolved at run time)', () => {
     const config = createEvaluationBody.parse({ datasets: ['gsm8k'], environment, agent: { model: '/models/agent' } })
     expect(config).toMatchObject({ modes: ['direct', 'cot', 'agent'], batch_size: 8, bootstrap_resamples: 1000, datasets: [{ name: 'gsm8k' }] })
-    expect(config.agent).toMatchObject({ temperature: 0, protocol: 'inference', max_turns: 5 })
+    expect(config.agent).toMatchObject({ protocol: 'training' })
     expect(config.environment).toMatchObject({ cache: true, max_retries: 4, timeout_ms: 120_000 })
   })
 

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OpenAIEnvironment, type OpenAIEnvironmentConfig } from '../../shared/protocol/environment.ts'
 import { runEpisodes, type Policy, type Trajectory } from '../../shared/protocol/episode.ts'
 import { feedbackText, toolContentForAnswer } from '../../shared/protocol/feedback.ts'
-import { INFERENCE_OPTIONS, TRAINING_OPTIONS, type ProtocolOptions } from '../../shared/protocol/options.ts'
+import { BATCH_INFERENCE_OPTIONS, INFERENCE_OPTIONS, TRAINING_OPTIONS, type ProtocolOptions } from '../../shared/protocol/options.ts'
 import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
 import { protocolReward } from '../../gpu-worker/training/grpo.ts'
-import { ENVIRONMENT_SYSTEM_PROMPT, firstTurnText, userContentForQuestion } from '../../shared/protocol/template.ts'
+import { AGENT_SYSTEM_PROMPT, ENVIRONMENT_SYSTEM_PROMPT, firstTurnText, userContentForQuestion } from '../../shared/protocol/template.ts'
 import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { maxConcurrent, startDeterministicArithmeticEnv, type DeterministicArithmeticEnv } from './deterministic-arithmetic-env.ts'
 import { qwen3Tokenizer } from './qwen3-tokenizer.ts'
@@ -267,4 +267,59 @@ describe('runEpisodes', () => {
     // Each turn samples until <|im_end|> or EOS (<|endoftext|>), at most 1024 new tokens.
     expect(seen).toEqual([{ maxNewTokens: 1024, stopTokenIds: [151645, 151643] }])
   })
+
+describe('the published inference scripts (one user message)', () => {
+  // The reference: what batch_inference.py sends vLLM each turn, built as the script builds it, from
+  // strings (messages[0].content + processed response + tool response), wrapped in Qwen3's template.
+  const SYSTEM_INSTRUCTION = `\n<|im_start|>system\n${AGENT_SYSTEM_PROMPT}<|im_end|>\n<|im_start|>\nuser\n`
+  const rendered = (content: string) => `<|im_start|>user\n${content}<|im_end|>\n<|im_start|>assistant\n`
+  const toolResponse = (content: string) => `<|im_end|>\n<|im_start|>user\n<interaction_response>\n${content}\n</interaction_response><|im_end|>\n<|im_start|>assistant\n<think>\n`
+
+  it('sends the whole context as one user message, cut after the first </interaction_prompt>, a non-JSON body rewritten as JSON', async () => {
+    const question = 'What is 6 * 7?'
+    const first = callTurn('Compute 6 * 7') + '\nThen I will check it.\n<interaction_prompt>{"name": "prompt", "arguments": {"prompt": "never sent"}}</interaction_prompt>'
+    const second = '<think>\nCheck it.\n</think>\n\n<interaction_prompt>\nCheck 6 * 7 é\n</interaction_prompt> and more'
+    const policy = new ScriptedPolicy(tokenizer, { [question]: [first, second, answerTurn('42')] })
+    const before = env.requests.length
+    const { trajectories: [t] } = await runEpisodes({
+      policy, environment: environment(), tokenizer, userContents: [userContentForQuestion(question)], options: BATCH_INFERENCE_OPTIONS,
+    })
+
+    // the script's own strings, turn by turn
+    const content1 = SYSTEM_INSTRUCTION + userContentForQuestion(question) + '\n'
+    const response1 = callTurn('Compute 6 * 7') + '<|im_end|>'
+    const content2 = content1 + response1 + toolResponse(toolContentForAnswer('6 * 7 = 42'))
+    const response2 = '<think>\nCheck it.\n</think>\n\n<interaction_prompt>\n{"name": "prompt", "arguments": {"prompt": "Check 6 * 7 \\u00e9"}}\n</interaction_prompt><|im_end|>'
+    const content3 = content2 + response2 + toolResponse(toolContentForAnswer('6 * 7 = 42'))
+    expect(env.requests.slice(before).map((r) => r.messages.at(-1)!.content)).toEqual(['Compute 6 * 7', 'Check 6 * 7 é'])
+    expect(policy.batches.map((batch) => batch[0])).toEqual([rendered(content1), rendered(content2), rendered(content3)])
+    // the tokens are the ones the script's text encodes to, sampled where the script kept the sampled text
+    expect(t.tokens).toEqual(tokenizer.encode(`<|im_start|>user\n${content3}` + answerTurn('42') + '<|im_end|>'))
+    expect(t.retokenizationMatches).toBe(true)
+    expect(t).toMatchObject({ endReason: 'answer', answer: '42' })
+    expect(t.turns.map((turn) => turn.kind)).toEqual(['call', 'call', 'answer'])
+    expect(t.turns[0].text).toBe(callTurn('Compute 6 * 7'))
+    // Mask 1 only on what the agent sampled as it stands: the first turn up to the token that
+    // crosses the cut (">\n", encoded again as ">"), none of the rewritten second turn, the answer.
+    const kept = tokenizer.encode(callTurn('Compute 6 * 7')).length - 1
+    const answerTokens = tokenizer.encode(answerTurn('42')).length
+    expect(t.lossMask.slice(0, kept).every((m) => m === 1)).toBe(true)
+    expect(t.lossMask.slice(kept, -answerTokens - 1).every((m) => m === 0)).toBe(true)
+    expect(t.lossMask.slice(-answerTokens - 1)).toEqual([...new Array(answerTokens).fill(1), 0])
+  })
+
+  it('plays up to 10 turns (batch_inference.py) or 5 (inference.py), 8192 tokens each', async () => {
+    const question = 'Loop?'
+    const turns = Array.from({ length: 12 }, (_, i) => callTurn(`Step ${i}: 1 + ${i}`))
+    for (const [options, limit] of [[BATCH_INFERENCE_OPTIONS, 10], [INFERENCE_OPTIONS, 5]] as const) {
+      const policy = new ScriptedPolicy(tokenizer, { [question]: turns })
+      const seen: number[] = []
+      const counting: Policy = { generate: (contexts, o) => { seen.push(o.maxNewTokens); return policy.generate(contexts, o) } }
+      const { trajectories: [t] } = await runEpisodes({ policy: counting, environment: environment(), tokenizer, userContents: [userContentForQuestion(question)], options })
+      expect(t).toMatchObject({ endReason: 'turn-limit', answer: '' })
+      expect(t.turns).toHaveLength(limit)
+      expect(seen).toEqual(new Array(limit).fill(8192))
+    }
+  })
+})
 })

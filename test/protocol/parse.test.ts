@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { stdlibPython } from '../helpers/python.ts'
-import { TOOL_CALL_ERRORS, extractAnswer, parseAgentTurn } from '../../shared/protocol/parse.ts'
+import { TOOL_CALL_ERRORS, extractAnswer, inferenceScriptTurnText, parseAgentTurn } from '../../shared/protocol/parse.ts'
 import { seededRandom } from '../../gpu-worker/engine/sampling.ts'
 
 const strict = { lenientToolBody: false }
@@ -113,5 +113,29 @@ describe('tool call bodies against the published rules on Python', () => {
     expect(mismatches.slice(0, 5)).toEqual([])
     // the generator reaches every outcome
     expect(new Set(published).size).toBeGreaterThanOrEqual(Object.keys(TOOL_CALL_ERRORS).length)
+  })
+})
+
+describe('the inference scripts\' rewrite of a turn against the published rules on Python', () => {
+  // Turns of text, think blocks, answers, calls with JSON and non-JSON bodies (repeated, unclosed,
+  // with Python's white space and non-ASCII) and stray tags, joined at random.
+  const pieces = ['<think>\nplan\n</think>\n\n', 'text ', '\n', '<answer>4</answer>', '<interaction_prompt>', '</interaction_prompt>',
+    '<interaction_prompt>{"name": "prompt", "arguments": {"prompt": "x"}}</interaction_prompt>', '<interaction_prompt>\n Explain 2 + 2 \u00e9\n</interaction_prompt>',
+    '<interaction_prompt>NaN</interaction_prompt>', '<interaction_prompt>\u3000a "quoted" \\ body\u2028</interaction_prompt>', '<interaction_prompt></interaction_prompt>',
+    '<interaction_prompt>$& $1</interaction_prompt>', 'after the call']
+  const random = seededRandom(31)
+  const turns = Array.from({ length: 2000 }, () => Array.from({ length: 1 + Math.floor(random() * 7) }, () => pieces[Math.floor(random() * pieces.length)]).join(''))
+  const python = stdlibPython('the inference scripts\' rewrite on Python')
+
+  it.skipIf(!python)('rewrites 2000 generated turns as the published scripts do', () => {
+    const run = spawnSync(python!, [join(import.meta.dirname, '../reference/inference_turn.py')], { input: JSON.stringify(turns), encoding: 'utf8' })
+    expect(run.status, run.stderr).toBe(0)
+    const published: string[] = JSON.parse(run.stdout)
+    const mismatches = turns.map((turn, i) => ({ turn, ours: inferenceScriptTurnText(turn), published: published[i] })).filter((m) => m.ours !== m.published)
+    expect(mismatches.slice(0, 5)).toEqual([])
+    // the generator reaches rewritten bodies, cut text and untouched turns
+    expect(published.filter((text, i) => text !== turns[i] && text.includes('"arguments": {"prompt"')).length).toBeGreaterThan(100)
+    expect(published.filter((text, i) => turns[i].startsWith(text) && text !== turns[i]).length).toBeGreaterThan(100)
+    expect(published.filter((text, i) => text === turns[i]).length).toBeGreaterThan(100)
   })
 })

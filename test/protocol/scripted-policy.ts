@@ -21,7 +21,7 @@ export class ScriptedPolicy implements Policy {
     const decoded = contexts.map((context) => this.tokenizer.decode(context.tokens))
     this.batches.push(decoded)
     return decoded.map((text) => {
-      const question = /<\|im_start\|>user\nQuestion: (.*?)\n/.exec(text)![1]
+      const question = /user\nQuestion: (.*?)\n/.exec(text)![1]
       const turn = text.split('\n<interaction_response>\n').length - 1
       const script = this.scripts[question][turn]
       if (script === undefined) throw new Error(`no turn ${turn} scripted for "${question}"`)

@@ -22,7 +22,7 @@ import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import { createJob } from '../../shared/db/jobs.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
 import { runs } from '../../shared/db/schema.ts'
-import { INFERENCE_OPTIONS, OpenAIEnvironment } from '../../shared/protocol/index.ts'
+import { ChatTokenizer, INFERENCE_OPTIONS, OpenAIEnvironment, firstTurnText, oneMessageFirstTurnText, userContentForQuestion } from '../../shared/protocol/index.ts'
 import { type DeterministicArithmeticEnv, startDeterministicArithmeticEnv } from '../protocol/deterministic-arithmetic-env.ts'
 import { qwen3Tokenizer } from '../protocol/qwen3-tokenizer.ts'
 import { ScriptedPolicy } from '../protocol/scripted-policy.ts'
@@ -161,6 +161,19 @@ describePostgres('POST /v1/chat/completions', () => {
     expect(env.requests.every((r) => r.body.model === 'arith')).toBe(true)
   })
 
+  it('plays the protocol a request names: the training one by default, the published inference layout when asked', async () => {
+    const tokenizer = await ChatTokenizer.fromFolder(agentDir)
+    const content = userContentForQuestion('What is 3 + 3?')
+    const ask = async (extra: Record<string, unknown>) => {
+      const response = await post({ model: agentName, max_tokens: 2, messages: [{ role: 'user', content: 'What is 3 + 3?' }], environment: environment(), ...extra })
+      const json = await response.json() as any
+      expect(response.status, JSON.stringify(json)).toBe(200)
+      return json.usage.prompt_tokens
+    }
+    expect(await ask({})).toBe(tokenizer.encode(firstTurnText(content)).length)
+    expect(await ask({ protocol: 'batch-inference' })).toBe(tokenizer.encode(oneMessageFirstTurnText(content)).length)
+  })
+
   it('serves a project\'s merged checkpoint by its id, from the blob store, to that project only', async () => {
     const files = []
     for (const name of readdirSync(agentDir)) {
@@ -210,6 +223,7 @@ describePostgres('POST /v1/chat/completions', () => {
     await expectError({ ...ask, logit_bias: {} }, 400, 'unknown_parameter', 'logit_bias')
     await expectError({ ...ask, temperature: 3 }, 400, 'invalid_parameter', 'temperature')
     await expectError({ ...ask, n: 2 }, 400, 'invalid_parameter', 'n')
+    await expectError({ ...ask, protocol: 'vllm' }, 400, 'invalid_parameter', 'protocol')
     for (const baseURL of ['http://169.254.169.254/latest', 'http://metadata.google.internal/v1', 'http://[fe80::1]/v1', 'http://[::ffff:169.254.169.254]/v1']) {
       await expectError({ ...ask, environment: { base_url: baseURL, model: 'm' } }, 400, 'environment_not_allowed', 'environment.base_url')
     }
