@@ -2,6 +2,7 @@
 // rather than process.env so the Cloudflare Worker can pass its bindings.
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
+import { PUBLISHED_EMBEDDER } from './protocol/metrics.ts'
 
 const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
 const flag = (fallback: boolean) =>
@@ -43,6 +44,8 @@ const envSchema = z.object({
   PROMPT_R1_ENGINE_DEVICE_ID: int(0, 0),
   PROMPT_R1_ENGINE_QUANTIZE: z.enum(['none', '8', '4']).default('none'),
   PROMPT_R1_KV_CACHE_GB: z.coerce.number().positive().optional(),
+  // the long-form sets' sentence embeddings: a model folder, a hub id, or 'hashed' (word overlap)
+  PROMPT_R1_SIMILARITY_MODEL: z.string().min(1).default(PUBLISHED_EMBEDDER),
 })
 
 export interface S3Config {
@@ -93,6 +96,8 @@ export interface Config {
     name: string
   }
   engine: EngineSettings
+  // the long-form sets' sentence-embedding model: a folder, a hub id, or 'hashed' (word overlap)
+  similarityModel: string
   // the environment LLM for chat requests that name none
   environment?: { baseURL: string; model: string; apiKey: string }
   // may requests point the agent at loopback environments (this machine)?
@@ -149,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       quantize: e.PROMPT_R1_ENGINE_QUANTIZE === 'none' ? undefined : (Number(e.PROMPT_R1_ENGINE_QUANTIZE) as 8 | 4),
       maxCacheBytes: e.PROMPT_R1_KV_CACHE_GB === undefined ? undefined : e.PROMPT_R1_KV_CACHE_GB * 2 ** 30,
     },
+    similarityModel: e.PROMPT_R1_SIMILARITY_MODEL,
     environment: e.PROMPT_R1_ENV_BASE_URL && e.PROMPT_R1_ENV_MODEL
       ? { baseURL: e.PROMPT_R1_ENV_BASE_URL, model: e.PROMPT_R1_ENV_MODEL, apiKey: e.PROMPT_R1_ENV_API_KEY ?? 'unused' }
       : undefined,

@@ -10,7 +10,7 @@ import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { type Job, createJob } from '../../shared/db/jobs.ts'
 import { markdownTable, rowsToCsv, rowsToJsonl } from '../../shared/eval/report.ts'
-import { SIMILARITY_EMBEDDER, describeDatasets, sortRows } from '../../shared/eval/rows.ts'
+import { describeDatasets, sortRows } from '../../shared/eval/rows.ts'
 import { BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
 import { type EvalSummary, summarize } from '../../shared/eval/summary.ts'
 import { type EvaluationConfig, createEvaluationBody } from '../../shared/job-config.ts'
@@ -103,7 +103,7 @@ export function evaluationRoutes(db: Database, blobs: BlobStore, dispatcher: Wor
       if (format === 'csv') return download(rowsToCsv(rows), 'text/csv; charset=utf-8', 'csv')
       // the finished job's summary is the one recorded; while it runs, one is computed from the rows so far
       const summary = (job.result?.summary as EvalSummary | undefined) ?? summarize({
-        rows, datasets, modes: config.modes, resamples: config.bootstrap_resamples, embedder: SIMILARITY_EMBEDDER,
+        rows, datasets, modes: config.modes, resamples: config.bootstrap_resamples,
       })
       const table = markdownTable(summary)
       if (format === 'markdown') return c.body(table, 200, { 'content-type': 'text/markdown; charset=utf-8' })

@@ -132,6 +132,7 @@ async function runBaseline(
     scores: await scoreRow(prediction, row.golds, dataset.kind, embedder),
     environment_prompt_tokens: usage.promptTokens, environment_completion_tokens: usage.completionTokens,
     agent_tokens: 0, turns: 1, environment_calls: 1, latency_ms: latency, error, end_reason: null, response, trajectory: null,
+    similarity_embedder: similarityEmbedderOf(dataset, embedder),
   }
 }
 
@@ -165,6 +166,9 @@ async function runAgent(
       trajectory: t.turns.map((turn) => ({
         kind: turn.kind, think: turn.think, prompt: turn.prompt, environment_answer: turn.environmentAnswer, answer: turn.answer, error: turn.error,
       })),
+      similarity_embedder: similarityEmbedderOf(dataset, embedder),
     }
   }))
 }
+
+const similarityEmbedderOf = (dataset: EvalDataset, embedder: TextEmbedder) => (dataset.kind === 'long-form' ? embedder.name : null)

@@ -8,11 +8,11 @@ import type { EngineSettings } from '../../shared/config.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { failedRows, markdownTable } from '../../shared/eval/report.ts'
 import { BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
-import { type EvalRow, SIMILARITY_EMBEDDER, describeDatasets } from '../../shared/eval/rows.ts'
+import { type EvalRow, describeDatasets } from '../../shared/eval/rows.ts'
 import { summarize } from '../../shared/eval/summary.ts'
 import { createEvaluationBody } from '../../shared/job-config.ts'
-import { HashedBagOfWordsEmbedder } from '../../shared/protocol/metrics.ts'
 import { modelSource } from '../model-source.ts'
+import { loadSimilarityEmbedder } from '../eval/embedder.ts'
 import { runEvaluation } from '../eval/run.ts'
 import { type LoadedAgent, jobEnvironment, loadAgent, loadEvalDatasets } from '../eval/setup.ts'
 import type { JobRunner } from '../worker.ts'
@@ -29,6 +29,8 @@ export interface EvalRunnerOptions {
   engine: EngineSettings
   /** the engine's model and ONNX cache folder (default: $PROMPT_R1_CACHE or ~/.cache/prompt-r1) */
   cacheDir?: string
+  /** the long-form sets' embedding model (PROMPT_R1_SIMILARITY_MODEL) */
+  similarityModel: string
 }
 
 export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
@@ -47,12 +49,14 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
     if (stored > 0) await ctx.event({ level: 'info', type: 'message', message: `Resuming: ${stored} rows already scored are kept` })
 
     let agent: LoadedAgent | undefined
+    const similarity = await loadSimilarityEmbedder(datasets, options.similarityModel, { threads: options.engine.threads, cacheDir: options.cacheDir })
+    if (similarity.warning) await ctx.event({ level: 'warn', type: 'message', message: similarity.warning })
     try {
       if (config.modes.includes('agent')) {
         agent = await loadAgent(config.agent!, await modelSource(config.agent!.model ?? config.agent!.checkpoint!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders }, 'agent.model'), { batchSize: config.batch_size, engine: options.engine, cacheDir: options.cacheDir, signal })
       }
       const rows = await runEvaluation({
-        datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store,
+        datasets, modes: config.modes, environment, agent, embedder: similarity.embedder, store,
         batchSize: config.batch_size, environmentErrorLimit: config.environment_error_limit, signal,
         onProgress: (p) => ctx.event({
           level: 'info', type: 'metrics', message: `${p.done}/${p.total} rows scored (${p.dataset}, ${p.mode})`,
@@ -60,7 +64,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
         }),
       })
       const summary = summarize({
-        rows, datasets: describeDatasets(config), modes: config.modes, resamples: config.bootstrap_resamples, embedder: SIMILARITY_EMBEDDER,
+        rows, datasets: describeDatasets(config), modes: config.modes, resamples: config.bootstrap_resamples,
       })
       const failed = failedRows(summary)
       if (failed.length > 0) {
@@ -69,6 +73,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
       return { result: { summary, table_markdown: markdownTable(summary), rows_prefix: evalRowsPrefix(job.id) } }
     } finally {
       await agent?.dispose()
+      await similarity.embedder.dispose?.()
     }
   }
 }

@@ -13,11 +13,11 @@ const OPERATOR_NAMED = { allowLoopback: true }
 
 export type Runners = Partial<Record<JobKind, JobRunner>>
 
-export function createRunners(config: Pick<Config, 'engine' | 'environment' | 'allowLoopbackEnvironment' | 'modelFolders'>): Runners {
-  const { engine, allowLoopbackEnvironment, modelFolders } = config
+export function createRunners(config: Pick<Config, 'engine' | 'environment' | 'allowLoopbackEnvironment' | 'modelFolders' | 'similarityModel'>): Runners {
+  const { engine, allowLoopbackEnvironment, modelFolders, similarityModel } = config
   return {
     noop: runNoopJob,
     train: trainRunner({ engine, allowLoopbackEnvironment, modelFolders, environment: config.environment && new OpenAIEnvironment({ ...config.environment, policy: OPERATOR_NAMED }) }),
-    eval: createEvalRunner({ engine, allowLoopbackEnvironment, modelFolders }),
+    eval: createEvalRunner({ engine, allowLoopbackEnvironment, modelFolders, similarityModel }),
   }
 }

@@ -7,17 +7,17 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { basename, extname, join } from 'node:path'
 import { PUBLISHED_DATASETS } from '../../datasets/registry.ts'
+import { loadSimilarityEmbedder } from '../../gpu-worker/eval/embedder.ts'
 import { runEvaluation } from '../../gpu-worker/eval/run.ts'
 import { type LoadedAgent, loadAgent, loadEvalDatasets, makeEnvironment } from '../../gpu-worker/eval/setup.ts'
 import { LocalBlobStore } from '../blob/local.ts'
 import { markdownTable, rowsToCsv, rowsToJsonl } from '../eval/report.ts'
-import { SIMILARITY_EMBEDDER, describeDatasets, sortRows } from '../eval/rows.ts'
+import { describeDatasets, sortRows } from '../eval/rows.ts'
 import { BlobRowStore } from '../eval/store.ts'
 import { summarize } from '../eval/summary.ts'
 import { TASK_KINDS, createEvaluationBody, type EvaluationConfig } from '../job-config.ts'
 import { DirectoryResponseCache } from '../protocol/environment.ts'
 import { loadConfig } from '../config.ts'
-import { HashedBagOfWordsEmbedder } from '../protocol/metrics.ts'
 
 export const EVAL_USAGE = `usage: prompt-r1 eval --dataset NAME|PATH[:KIND] [--dataset ...] --env-base-url URL --env-model MODEL [options]
   --dataset         a published set (${PUBLISHED_DATASETS.filter((d) => d.split !== 'validation').map((d) => d.name).join(', ')})
@@ -33,6 +33,8 @@ export const EVAL_USAGE = `usage: prompt-r1 eval --dataset NAME|PATH[:KIND] [--d
   --protocol NAME   the agent's protocol: training (default), inference or batch-inference (docs/protocol.md)
   --temperature T   the agent's sampling temperature (default: the protocol's; training: 0, greedy); --seed S
   --threads N       the agent engine's threads
+  --similarity-model M  the long-form sets' embedding model: a folder, a hub id or 'hashed'
+                    (default PROMPT_R1_SIMILARITY_MODEL, else sentence-transformers/all-MiniLM-L6-v2)
   --out DIR         where rows, cache and results go (default eval-out); rerun with the same DIR to resume
   --cache DIR       where environment answers are cached (default OUT/cache); share it between runs to rerun for free
   --no-cache        do not cache environment answers`
@@ -45,10 +47,11 @@ export interface EvalCliOptions {
   /** the response cache's folder */
   cacheDir: string
   threads?: number
+  similarityModel?: string
 }
 
 const VALUE_FLAGS = ['--dataset', '--env-base-url', '--env-model', '--env-api-key-var', '--env-temperature', '--env-max-tokens', '--agent',
-  '--modes', '--max-rows', '--batch-size', '--protocol', '--temperature', '--seed', '--threads', '--out', '--cache']
+  '--modes', '--max-rows', '--batch-size', '--protocol', '--temperature', '--seed', '--threads', '--similarity-model', '--out', '--cache']
 
 export function parseEvalArgs(args: string[], env: Record<string, string | undefined>): EvalCliOptions {
   const values = new Map<string, string[]>()
@@ -83,7 +86,7 @@ export function parseEvalArgs(args: string[], env: Record<string, string | undef
   const threads = number('--threads')
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new UsageError('--threads must be a positive integer')
   const out = one('--out') ?? 'eval-out'
-  return { config: parsed.data, out, cacheDir: one('--cache') ?? join(out, 'cache'), threads }
+  return { config: parsed.data, out, cacheDir: one('--cache') ?? join(out, 'cache'), threads, similarityModel: one('--similarity-model') }
 }
 
 function datasetSpec(arg: string) {
@@ -105,6 +108,7 @@ export async function runEvalCli(options: EvalCliOptions, progress: NodeJS.Write
   const environment = makeEnvironment(config.environment, { allowLoopback: true }, new DirectoryResponseCache(options.cacheDir))
   const store = new BlobRowStore(new LocalBlobStore(out), 'rows')
   let agent: LoadedAgent | undefined
+  let embedder: Awaited<ReturnType<typeof loadSimilarityEmbedder>>['embedder'] | undefined
   const started = Date.now()
   try {
     if (config.modes.includes('agent')) {
@@ -112,14 +116,17 @@ export async function runEvalCli(options: EvalCliOptions, progress: NodeJS.Write
       const engine = { ...loadConfig(process.env).engine, ...(options.threads ? { threads: options.threads } : {}) }
       agent = await loadAgent(config.agent!, config.agent!.model!, { batchSize: config.batch_size, engine, signal })
     }
+    const similarity = await loadSimilarityEmbedder(datasets, options.similarityModel ?? loadConfig(process.env).similarityModel, { threads: options.threads })
+    if (similarity.warning) progress.write(`warning: ${similarity.warning}\n`)
+    embedder = similarity.embedder
     const rows = await runEvaluation({
-      datasets, modes: config.modes, environment, agent, embedder: new HashedBagOfWordsEmbedder(), store, batchSize: config.batch_size, environmentErrorLimit: config.environment_error_limit, signal,
+      datasets, modes: config.modes, environment, agent, embedder, store, batchSize: config.batch_size, environmentErrorLimit: config.environment_error_limit, signal,
       onProgress: (p) => { progress.write(progressLine(p.done, p.total, `${p.dataset} ${p.mode}`, Date.now() - started, progress.isTTY === true)) },
     })
     if (progress.isTTY) progress.write('\n')
     const descriptors = describeDatasets(config)
     const sorted = sortRows(rows, descriptors)
-    const summary = summarize({ rows: sorted, datasets: descriptors, modes: config.modes, resamples: config.bootstrap_resamples, embedder: SIMILARITY_EMBEDDER })
+    const summary = summarize({ rows: sorted, datasets: descriptors, modes: config.modes, resamples: config.bootstrap_resamples })
     const table = markdownTable(summary)
     await writeFile(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n')
     await writeFile(join(out, 'results.jsonl'), rowsToJsonl(sorted))
@@ -128,6 +135,7 @@ export async function runEvalCli(options: EvalCliOptions, progress: NodeJS.Write
     return table
   } finally {
     await agent?.dispose()
+    await embedder?.dispose?.()
   }
 }
 

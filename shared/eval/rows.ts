@@ -3,7 +3,7 @@
 // the CSV and the table are computed from.
 import { publishedDataset, type TaskKind } from '../../datasets/registry.ts'
 import type { EvaluationConfig } from '../job-config.ts'
-import { exactMatch, f1Score, mathEqual, semanticSimilarity, substringMatch, type TextEmbedder } from '../protocol/metrics.ts'
+import { HASHED_EMBEDDER_NAME, exactMatch, f1Score, mathEqual, semanticSimilarity, substringMatch, type TextEmbedder } from '../protocol/metrics.ts'
 
 export type EvalMode = 'direct' | 'cot' | 'agent'
 export const MODE_ORDER: EvalMode[] = ['direct', 'cot', 'agent']
@@ -61,6 +61,9 @@ export interface EvalRow {
   /** The environment's whole answer for direct/cot; the agent's turns for agent. */
   response: string | null
   trajectory: StoredTurn[] | null
+  /** The embedder of the similarity score (long-form sets); null elsewhere. Rows stored before this
+   * field existed were scored by the hashed bag of words. */
+  similarity_embedder?: string | null
 }
 
 /** Metrics per task kind: EM, F1 and substring everywhere; math equivalence and similarity where they mean something. */
@@ -71,11 +74,15 @@ export async function scoreRow(prediction: string, golds: string[], kind: TaskKi
   return scores
 }
 
+/** Which embedders scored the similarity of these rows: one name, several joined when a resumed job
+ * changed embedder (never hidden), or 'none' without long-form rows. */
+export function similarityEmbedders(rows: EvalRow[]): string {
+  const names = new Set(rows.filter((r) => r.scores.similarity !== undefined).map((r) => r.similarity_embedder ?? HASHED_EMBEDDER_NAME))
+  return names.size === 0 ? 'none' : names.size === 1 ? [...names][0] : `mixed: ${[...names].join('; ')}`
+}
+
 /** The headline metric of a set in the paper's table: EM, or similarity for the long-form sets. */
 export const primaryMetric = (kind: TaskKind): keyof RowScores => (kind === 'long-form' ? 'similarity' : 'em')
-
-// The similarity metric's embedder in jobs: the offline default (shared/protocol/metrics.ts).
-export const SIMILARITY_EMBEDDER = 'hashed-bag-of-words (word overlap; not comparable with all-MiniLM-L6-v2)'
 
 export const datasetLabel = (spec: EvaluationConfig['datasets'][number]) => spec.name ?? spec.file_id ?? spec.path!
 

@@ -2,7 +2,7 @@
 // with its 95% bootstrap interval, the costs, and the paired agent-minus-direct difference; then
 // the averages over the in-distribution and out-of-distribution sets, as the paper reports them.
 import { type Estimate, bootstrapMean, bootstrapMeanOfMeans, bootstrapPairedDifference, mean, percentile } from './stats.ts'
-import { type DatasetDescriptor, type DatasetGroup, type EvalMode, type EvalRow, type RowScores, MODE_ORDER, primaryMetric } from './rows.ts'
+import { type DatasetDescriptor, type DatasetGroup, type EvalMode, type EvalRow, type RowScores, MODE_ORDER, primaryMetric, similarityEmbedders } from './rows.ts'
 
 export interface ModeSummary {
   rows: number
@@ -45,7 +45,7 @@ const METRICS: (keyof RowScores)[] = ['em', 'f1', 'substring', 'math_equal', 'si
 const GROUPS: DatasetGroup[] = ['in-distribution', 'out-of-distribution', 'other']
 
 export function summarize(input: {
-  rows: EvalRow[]; datasets: DatasetDescriptor[]; modes: EvalMode[]; resamples: number; embedder: string
+  rows: EvalRow[]; datasets: DatasetDescriptor[]; modes: EvalMode[]; resamples: number
 }): EvalSummary {
   const { rows, datasets, resamples } = input
   const modes = MODE_ORDER.filter((m) => input.modes.includes(m))
@@ -72,7 +72,7 @@ export function summarize(input: {
   if (groups.length > 1) averages.push(average('all', summaries, byDataset, modes, resamples))
   return {
     object: 'evaluation.summary', rows_scored: rows.length, modes, datasets: summaries, averages,
-    bootstrap: { resamples, confidence: 0.95 }, similarity_embedder: input.embedder,
+    bootstrap: { resamples, confidence: 0.95 }, similarity_embedder: similarityEmbedders(rows),
   }
 }
 

@@ -102,8 +102,15 @@ export function mathEqual(prediction: string, golds: string[]): number {
 
 /** Turns texts into vectors; a sentence-embedding model in real use (all-MiniLM-L6-v2 published). */
 export interface TextEmbedder {
+  /** What the results say was used. */
+  readonly name: string
   embed(texts: string[]): Promise<number[][]>
 }
+
+/** The embedding model the published evaluation uses. */
+export const PUBLISHED_EMBEDDER = 'sentence-transformers/all-MiniLM-L6-v2'
+
+export const HASHED_EMBEDDER_NAME = 'hashed-bag-of-words (word overlap; not comparable with all-MiniLM-L6-v2)'
 
 /**
  * The offline default: a hashed bag of normalised words (512 buckets). It measures word overlap,
@@ -111,6 +118,7 @@ export interface TextEmbedder {
  * numbers are not comparable with the published all-MiniLM-L6-v2 similarity.
  */
 export class HashedBagOfWordsEmbedder implements TextEmbedder {
+  readonly name = HASHED_EMBEDDER_NAME
   constructor(private readonly dimensions = 512) {}
 
   async embed(texts: string[]): Promise<number[][]> {

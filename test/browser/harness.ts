@@ -70,7 +70,7 @@ export async function startPlatform(): Promise<Platform> {
   // one engine thread: the machine's other core serves the browser and the API
   const runners = {
     noop: runNoopJob,
-    eval: createEvalRunner({ engine: TEST_ENGINE, cacheDir, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS }),
+    eval: createEvalRunner({ engine: TEST_ENGINE, cacheDir, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' }),
     train: trainRunner({ engine: TEST_ENGINE, workDir: join(dir, 'train'), allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS }),
   }
   const worker = new JobWorker({ db: database.db, blobs, runners, ...config.queue, log: () => {} })

@@ -17,6 +17,11 @@ import type { OpenDatabase } from '../../shared/db/database.ts'
 import { createJob, getJob } from '../../shared/db/jobs.ts'
 import { PROBE_PROMPT } from '../../shared/protocol/environment.ts'
 import { createEvaluationBody } from '../../shared/job-config.ts'
+import { BlobRowStore, evalRowsPrefix } from '../../shared/eval/store.ts'
+import type { EvalSummary } from '../../shared/eval/summary.ts'
+import { HASHED_EMBEDDER_NAME, HashedBagOfWordsEmbedder, semanticSimilarity } from '../../shared/protocol/metrics.ts'
+import { SentenceEmbedder } from '../../gpu-worker/eval/embedder.ts'
+import { fileURLToPath } from 'node:url'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 import { expectApiError, testApp } from '../helpers/app.ts'
 import { until } from '../helpers/wait.ts'
@@ -202,9 +207,9 @@ describePostgres('evaluation API', () => {
     const ctx = { job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {} }
     const before = env.requests.length
     // the runners as a worker makes them from its configuration
-    await expect(createRunners({ engine: TEST_ENGINE, environment: undefined, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS }).eval!(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
+    await expect(createRunners({ engine: TEST_ENGINE, environment: undefined, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' }).eval!(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
     expect(env.requests.length).toBe(before)
-    await expect(createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS })(ctx)).resolves.toMatchObject({ result: { summary: { rows_scored: 1 } } })
+    await expect(createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' })(ctx)).resolves.toMatchObject({ result: { summary: { rows_scored: 1 } } })
   })
 
   it('resumes an interrupted job on its next attempt without re-running scored rows', async () => {
@@ -213,7 +218,7 @@ describePostgres('evaluation API', () => {
       environment: { base_url: env.baseURL, model: 'resume', cache: false }, agent: { model: agentFolder, max_new_tokens_per_turn: 16 },
     })
     const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'eval', config, maxAttempts: 3, status: 'succeeded' })
-    const runner = createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS })
+    const runner = createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' })
     const events: NewEvent[] = []
     const abort = new AbortController()
     const ctx = (attempt: number, signal: AbortSignal) => ({
@@ -236,5 +241,44 @@ describePostgres('evaluation API', () => {
     expect(summary.rows_scored).toBe(12)
     expect(summary.datasets[0].modes.direct.rows).toBe(6)
     expect((await getJob(database.db, 'tenant-a', job.id))?.id).toBe(job.id)
+  })
+
+  it('scores the long-form sets with the configured sentence-embedding model, or says that it fell back to word overlap', async () => {
+    const config = createEvaluationBody.parse({ datasets: ['BookSum'], max_rows: 2, modes: ['direct'], environment: { base_url: env.baseURL, model: 'similarity' } })
+    const run = async (similarityModel: string) => {
+      const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'eval', config, maxAttempts: 1, status: 'succeeded' })
+      const events: NewEvent[] = []
+      const runner = createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel })
+      const { result } = await runner({ job, db: database.db, blobs, signal: new AbortController().signal, event: async (e: NewEvent) => { events.push(e) } })
+      const rows = await new BlobRowStore(blobs, evalRowsPrefix(job.id)).load()
+      return { result: result as { summary: EvalSummary; table_markdown: string }, events, rows }
+    }
+
+    // the tiny random BERT the reference tests build, saved as a sentence-transformers folder
+    const model = fileURLToPath(new URL('../reference/fixtures/embeddings/model', import.meta.url))
+    const withModel = await run(model)
+    expect(withModel.result.summary.similarity_embedder).toBe(model)
+    expect(withModel.result.table_markdown).toContain(`(embedder: ${model})`)
+    expect(withModel.events.filter((e) => e.level === 'warn')).toEqual([])
+    const embedder = await SentenceEmbedder.load(model, { threads: 1 })
+    try {
+      for (const row of withModel.rows) {
+        expect(row.similarity_embedder).toBe(model)
+        expect(row.scores.similarity).toBeCloseTo(await semanticSimilarity(row.prediction, row.golds, embedder), 6)
+      }
+    } finally {
+      await embedder.dispose()
+    }
+
+    const missing = join(dir, 'no-such-embedder')
+    const fallback = await run(missing)
+    expect(fallback.result.summary.similarity_embedder).toBe(HASHED_EMBEDDER_NAME)
+    expect(fallback.events.find((e) => e.level === 'warn')?.message).toMatch(new RegExp(`^similarity: the embedding model ${missing} could not be loaded .*PROMPT_R1_SIMILARITY_MODEL`))
+    for (const row of fallback.rows) {
+      expect(row.similarity_embedder).toBe(HASHED_EMBEDDER_NAME)
+      expect(row.scores.similarity).toBeCloseTo(await semanticSimilarity(row.prediction, row.golds, new HashedBagOfWordsEmbedder()), 12)
+    }
+    expect(withModel.rows.map((r) => r.prediction)).toEqual(fallback.rows.map((r) => r.prediction))
+    expect(withModel.rows.some((r, i) => Math.abs(r.scores.similarity! - fallback.rows[i].scores.similarity!) > 1e-3)).toBe(true)
   })
 })

@@ -111,7 +111,7 @@ describe('evaluation on published sets', () => {
     expect(direct[0].prediction).toBe(baselineAnswer(direct[0].response!))
     expect(direct.every((r) => r.scores.math_equal !== undefined && r.scores.similarity === undefined)).toBe(true)
 
-    const summary = summarize({ rows, datasets, modes: s.config.modes, resamples: 1000, embedder: 'none' })
+    const summary = summarize({ rows, datasets, modes: s.config.modes, resamples: 1000 })
     const ood = summary.datasets[0]
     expect(ood.label).toBe('triviaqa_ood')
     const difference = summary.datasets[1].agent_minus_direct!.em!
@@ -163,7 +163,7 @@ describe('evaluation on published sets', () => {
     expect(byKey['0-agent'].error).toBe('500 deterministic failure')
     expect(byKey['0-agent'].end_reason).toBe('answer')
     expect(byKey['2-agent'].error).toBeNull()
-    const summary = summarize({ rows, datasets: describeDatasets(s.config), modes: s.config.modes, resamples: 200, embedder: 'none' })
+    const summary = summarize({ rows, datasets: describeDatasets(s.config), modes: s.config.modes, resamples: 200 })
     expect(summary.datasets[0].modes.direct!.errors).toBe(2)
     // the table says which rows failed: scored, never left out in silence
     expect(markdownTable(summary)).toMatch(/\nRows whose environment call failed, scored as wrong answers and not left out: faults direct 2\/3, faults agent [12]\/3\.\n/)

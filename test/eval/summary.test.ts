@@ -2,7 +2,8 @@
 // and the eval config's validation.
 import { describe, expect, it } from 'vitest'
 import { CSV_COLUMNS, markdownTable, rowsToCsv } from '../../shared/eval/report.ts'
-import { type EvalMode, type EvalRow, describeDatasets } from '../../shared/eval/rows.ts'
+import { type EvalMode, type EvalRow, describeDatasets, similarityEmbedders } from '../../shared/eval/rows.ts'
+import { HASHED_EMBEDDER_NAME } from '../../shared/protocol/metrics.ts'
 import { bootstrapMean, bootstrapMeanOfMeans, bootstrapPairedDifference } from '../../shared/eval/stats.ts'
 import { summarize } from '../../shared/eval/summary.ts'
 import { createEvaluationBody } from '../../shared/job-config.ts'
@@ -70,9 +71,12 @@ describe('summary and table', () => {
     rows.push(row('gsm8k', i, 'direct', i < 5 ? 1 : 0), row('gsm8k', i, 'agent', i < 8 ? 1 : 0, { error: i === 9 ? 'boom' : null }))
     rows.push(row('triviaqa_ood', i, 'direct', i < 2 ? 1 : 0), row('triviaqa_ood', i, 'agent', i < 3 ? 1 : 0))
     const similarity = { em: 0, f1: 0.5, substring: 0, similarity: i / 10 }
-    rows.push(row('BookSum', i, 'direct', 0, { scores: similarity }), row('BookSum', i, 'agent', 0, { scores: { ...similarity, similarity: 0.5 } }))
+    rows.push(
+      row('BookSum', i, 'direct', 0, { scores: similarity, similarity_embedder: 'test-embedder' }),
+      row('BookSum', i, 'agent', 0, { scores: { ...similarity, similarity: 0.5 }, similarity_embedder: 'test-embedder' }),
+    )
   }
-  const summary = summarize({ rows, datasets, modes: ['agent', 'direct'], resamples: 500, embedder: 'test-embedder' })
+  const summary = summarize({ rows, datasets, modes: ['agent', 'direct'], resamples: 500 })
 
   it('reports every metric, the costs and the paired difference per dataset and mode', () => {
     expect(summary.modes).toEqual(['direct', 'agent'])
@@ -107,6 +111,15 @@ describe('summary and table', () => {
     expect(difference).toMatch(/^\| Agent − Direct \(paired\) \| \+30\.0 \[\+\d+\.\d, \+\d+\.\d\] /)
     expect(table).toContain('10 rows per set')
     expect(table).toContain('embedder: test-embedder')
+  })
+
+  it('names the embedder of the similarity rows, every one of them when a resumed job changed it, and the hashed one for rows stored before the field', () => {
+    const similarityRows = rows.filter((r) => r.dataset === 'BookSum')
+    const embedders = (names: (string | undefined)[]) => similarityEmbedders(similarityRows.slice(0, names.length).map((r, i) => ({ ...r, similarity_embedder: names[i] })))
+    expect(embedders(['a', 'a'])).toBe('a')
+    expect(embedders(['a', 'b', 'a'])).toBe('mixed: a; b')
+    expect(embedders([undefined])).toBe(HASHED_EMBEDDER_NAME)
+    expect(similarityEmbedders(rows.filter((r) => r.dataset === 'gsm8k'))).toBe('none')
   })
 })
 

@@ -100,7 +100,7 @@ describe('semantic similarity', () => {
 
   it('uses the embedder it is given', async () => {
     const calls: string[][] = []
-    const fixed = { embed: async (texts: string[]) => (calls.push(texts), texts.map((_, i) => (i === 0 ? [1, 0] : [0.6, 0.8]))) }
+    const fixed = { name: 'fixed', embed: async (texts: string[]) => (calls.push(texts), texts.map((_, i) => (i === 0 ? [1, 0] : [0.6, 0.8]))) }
     expect(await semanticSimilarity(' a ', [' b '], fixed)).toBeCloseTo(0.6, 12)
     expect(calls).toEqual([['a', 'b']])
   })
