@@ -2,6 +2,7 @@
 // The prompt-r1 command line:
 //   prompt-r1 score [--trajectories] FILE.jsonl     scores predictions or trajectories
 //   prompt-r1 eval --dataset ... --env-base-url ...  runs an evaluation locally (docs/evaluation.md)
+//   prompt-r1 datasets list|pull [NAME ...]         the published sets: where they are, getting them
 // score: per-line scores go to stdout as JSON lines, the summary and bad lines to stderr; exit
 // status 0 when every line was scored, 1 when some lines were bad, 2 on a usage error.
 // eval: the table goes to stdout, progress to stderr; exit status 0 when done, 1 when the
@@ -70,7 +71,13 @@ async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args
   if (command === 'score') return score(rest)
   if (command === 'eval') return evaluate(rest)
-  console.error(`${SCORE_USAGE}\nusage: prompt-r1 eval --dataset NAME|PATH --env-base-url URL --env-model MODEL [--agent FOLDER] ... (prompt-r1 eval --help)`)
+  if (command === 'datasets') {
+    const { runDatasetsCli } = await import('../shared/cli/datasets.ts')
+    const abort = new AbortController()
+    process.once('SIGINT', () => abort.abort(new Error('interrupted')))
+    return runDatasetsCli(rest, process.env, { out: process.stdout, err: process.stderr }, abort.signal)
+  }
+  console.error(`${SCORE_USAGE}\nusage: prompt-r1 eval --dataset NAME|PATH --env-base-url URL --env-model MODEL [--agent FOLDER] ... (prompt-r1 eval --help)\nusage: prompt-r1 datasets list|pull [NAME ...]`)
   return 2
 }
 

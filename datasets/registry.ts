@@ -1,11 +1,14 @@
-// The published Prompt-R1 data: 12 eval sets of 128 rows and the 2,048-row validation set, each
-// as parquet (the byte-exact published file) and JSONL (the same rows). Files are read from a
-// folder outside the repository; their sha256 is checked so a wrong copy fails loudly.
+// The published Prompt-R1 data: 12 eval sets of 128 rows, the 2,048-row validation set and the
+// training set, as parquet (the byte-exact published file; JSONL of the same rows beside the
+// reference copy). Files are read from the data folder, where `prompt-r1 datasets pull` puts them,
+// or from a reference copy beside the repository; their sha256 is checked so a wrong copy fails
+// loudly.
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { JobFailure } from '../shared/errors.ts'
 import { readDataset, type DatasetFormat, type DatasetRow } from './read.ts'
 
 /** What a set measures, which decides its headline metric. */
@@ -15,10 +18,12 @@ export interface PublishedDataset {
   name: string
   /** Path without extension, relative to the datasets folder. */
   path: string
-  rowCount: number
+  /** null where it is not known before the file is read (the training set) */
+  rowCount: number | null
   kind: TaskKind
-  split: 'eval-in-distribution' | 'eval-out-of-distribution' | 'validation'
-  sha256: Record<DatasetFormat, string>
+  split: 'eval-in-distribution' | 'eval-out-of-distribution' | 'validation' | 'train'
+  /** The published files' sha256; the training set's parquet is checked against the hub's own at pull time. */
+  sha256: { parquet: string | null; jsonl?: string }
 }
 
 const evalSet = (
@@ -67,17 +72,43 @@ export const PUBLISHED_DATASETS: PublishedDataset[] = [
       jsonl: '1daf0b05eab06b0134817a537fe96890853271553271692a114062fe34bf0e5b',
     },
   },
+  // about 40k rows (20.5 MB); only on the hub
+  { name: 'train', path: 'train_data/train', rowCount: null, kind: 'qa', split: 'train', sha256: { parquet: null } },
 ]
 
-/** The folder holding eval_data/ and train_data/: $PROMPT_R1_DATASETS_DIR, else the shared copy. */
-export function datasetsDir(): string {
-  const configured = process.env.PROMPT_R1_DATASETS_DIR
-  if (configured) return resolve(configured)
-  // resolved on call, not on import: the Cloudflare Worker imports the registry (names only) and has no file URL
-  const beside = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/datasets/prompt-r1')
-  if (existsSync(beside)) return beside
-  throw new Error(`no Prompt-R1 datasets folder: set PROMPT_R1_DATASETS_DIR (looked for ${beside})`)
+/** A job or command that needs a published set this machine does not have fails with this. */
+export class MissingDatasetError extends JobFailure {
+  constructor(message: string) {
+    super('dataset_missing', message)
+  }
 }
+
+/** The folder `prompt-r1 datasets pull` writes to: PROMPT_R1_DATA_DIR/datasets/prompt-r1. */
+export function pulledDatasetsDir(env: Record<string, string | undefined> = process.env): string {
+  return resolve(env.PROMPT_R1_DATA_DIR || '.prompt-r1', 'datasets', 'prompt-r1')
+}
+
+/** Where published sets are looked for, in order: PROMPT_R1_DATASETS_DIR alone when set, else the
+ * pulled copy in the data folder, then the reference copy beside the repository. */
+export function datasetFolders(env: Record<string, string | undefined> = process.env): string[] {
+  if (env.PROMPT_R1_DATASETS_DIR) return [resolve(env.PROMPT_R1_DATASETS_DIR)]
+  // resolved on call, not on import: the Cloudflare Worker imports the registry (names only) and has no file URL
+  return [pulledDatasetsDir(env), resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/datasets/prompt-r1')]
+}
+
+/** The file of a published set: the first folder that holds it, else an error that says what is
+ * missing, where it looked and the command that gets it. */
+export function publishedDatasetFile(name: string, format: DatasetFormat = 'parquet', folders = datasetFolders()): string {
+  const dataset = publishedDataset(name)
+  const relative = `${dataset.path}.${format}`
+  const found = folders.map((folder) => join(folder, relative)).find((file) => existsSync(file))
+  if (found) return found
+  const get = format === 'parquet'
+    ? `get it with: npm run prompt-r1 -- datasets pull ${name}`
+    : 'only the parquet file is published (prompt-r1 datasets pull gets it)'
+  throw new MissingDatasetError(`the published dataset "${name}" is not here: looked for ${relative} in ${folders.join(', ')}; ${get}`)
+}
+
 
 export function publishedDataset(name: string): PublishedDataset {
   const dataset = PUBLISHED_DATASETS.find((d) => d.name === name)
@@ -89,17 +120,18 @@ export function publishedDataset(name: string): PublishedDataset {
 export async function loadPublishedDataset(
   name: string,
   format: DatasetFormat = 'parquet',
-  dir: string = datasetsDir(),
+  folders: string[] = datasetFolders(),
 ): Promise<DatasetRow[]> {
   const dataset = publishedDataset(name)
-  const file = join(dir, `${dataset.path}.${format}`)
+  const file = publishedDatasetFile(name, format, folders)
   const bytes = new Uint8Array(await readFile(file))
   const sha256 = createHash('sha256').update(bytes).digest('hex')
-  if (sha256 !== dataset.sha256[format]) {
-    throw new Error(`${file}: sha256 ${sha256} is not the published ${dataset.sha256[format]}`)
+  const published = dataset.sha256[format]
+  if (published && sha256 !== published) {
+    throw new Error(`${file}: sha256 ${sha256} is not the published ${published}`)
   }
   const { rows, report } = await readDataset(bytes, format)
-  if (report.problems.length > 0 || rows.length !== dataset.rowCount) {
+  if (report.problems.length > 0 || (dataset.rowCount !== null && rows.length !== dataset.rowCount)) {
     throw new Error(`${file}: ${rows.length} valid rows of ${dataset.rowCount}; first problem: ${JSON.stringify(report.problems[0])}`)
   }
   return rows

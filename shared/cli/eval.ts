@@ -18,9 +18,10 @@ import { summarize } from '../eval/summary.ts'
 import { TASK_KINDS, createEvaluationBody, type EvaluationConfig } from '../job-config.ts'
 import { DirectoryResponseCache } from '../protocol/environment.ts'
 import { loadConfig } from '../config.ts'
+import { progressLine } from './progress.ts'
 
 export const EVAL_USAGE = `usage: prompt-r1 eval --dataset NAME|PATH[:KIND] [--dataset ...] --env-base-url URL --env-model MODEL [options]
-  --dataset         a published set (${PUBLISHED_DATASETS.filter((d) => d.split !== 'validation').map((d) => d.name).join(', ')})
+  --dataset         a published set (${PUBLISHED_DATASETS.filter((d) => d.split.startsWith('eval-')).map((d) => d.name).join(', ')})
                     or a .jsonl/.parquet file; KIND (qa, math, long-form) picks a file's metrics (default qa)
   --env-base-url    the environment's OpenAI-compatible endpoint (e.g. https://api.openai.com/v1)
   --env-model       the environment model (e.g. gpt-4o-mini)
@@ -150,10 +151,3 @@ async function checkSameSetup(config: EvaluationConfig, out: string): Promise<vo
   else if (stored !== setup) throw new UsageError(`${out} holds an evaluation of another environment or agent (see ${file}); give another --out`)
 }
 
-/** `[#######.............]  37/96  gsm8k agent  12 s`, redrawn in place on a terminal. */
-export function progressLine(done: number, total: number, label: string, elapsedMs: number, tty: boolean): string {
-  const width = 30
-  const filled = total === 0 ? width : Math.round((done / total) * width)
-  const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  ${label}  ${Math.round(elapsedMs / 1000)} s`
-  return tty ? `\r${line.padEnd(100)}` : `${line}\n`
-}

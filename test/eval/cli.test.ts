@@ -63,6 +63,14 @@ describe('prompt-r1 eval', () => {
     expect(run.stderr).not.toContain('    at ')
   })
 
+  it('exits 1 naming a published set this machine does not have, where it looked and the command that gets it', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'no-datasets-'))
+    const run = await prompt_r1(['eval', '--dataset', 'gsm8k', '--env-base-url', env.baseURL, '--env-model', 'm', '--out', join(dir, 'missing')], { PROMPT_R1_DATASETS_DIR: empty })
+    expect(run.code).toBe(1)
+    expect(run.stderr.trim().split('\n').at(-1)).toBe(
+      `prompt-r1 eval: dataset_missing: the published dataset "gsm8k" is not here: looked for eval_data/gsm8k.parquet in ${empty}; get it with: npm run prompt-r1 -- datasets pull gsm8k`)
+  })
+
   it('reports usage errors with exit status 2', async () => {
     const bad = await prompt_r1(['eval', '--dataset', 'gsm9k', '--env-base-url', env.baseURL, '--env-model', 'm'])
     expect(bad.code).toBe(2)

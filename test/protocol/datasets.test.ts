@@ -4,24 +4,27 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  PUBLISHED_DATASETS, datasetsDir, loadPublishedDataset, readDataset, validateDataset,
+  MissingDatasetError, PUBLISHED_DATASETS, datasetFolders, loadPublishedDataset, readDataset, validateDataset,
 } from '../../datasets/index.ts'
 import { userContentForQuestion } from '../../shared/protocol/template.ts'
 
 const utf8 = (text: string) => new TextEncoder().encode(text)
+// the reference copy beside the repository (the training set is not in it)
+const reference = datasetFolders({}).at(-1)!
+const inReference = PUBLISHED_DATASETS.filter((d) => d.name !== 'train')
 
 describe('published datasets', () => {
   it('loads all 3,584 rows from parquet and from JSONL with identical content', async () => {
     let total = 0
-    for (const dataset of PUBLISHED_DATASETS) {
+    for (const dataset of inReference) {
       const fromParquet = await loadPublishedDataset(dataset.name, 'parquet')
       const fromJsonl = await loadPublishedDataset(dataset.name, 'jsonl')
-      expect(fromParquet).toHaveLength(dataset.rowCount)
+      expect(fromParquet).toHaveLength(dataset.rowCount!)
       expect(fromJsonl).toEqual(fromParquet)
       total += fromParquet.length
     }
     expect(total).toBe(3584)
-    expect(PUBLISHED_DATASETS.filter((d) => d.split !== 'validation')).toHaveLength(12)
+    expect(PUBLISHED_DATASETS.filter((d) => d.split.startsWith('eval-'))).toHaveLength(12)
   })
 
   it('extracts the bare question and the golds', async () => {
@@ -34,19 +37,19 @@ describe('published datasets', () => {
   })
 
   it('records the sha256 of every published file, matching SHA256SUMS for the parquet ones', async () => {
-    const sums = await readFile(join(datasetsDir(), 'SHA256SUMS'), 'utf8')
-    for (const dataset of PUBLISHED_DATASETS) {
+    const sums = await readFile(join(reference, 'SHA256SUMS'), 'utf8')
+    for (const dataset of inReference) {
       expect(sums).toContain(`${dataset.sha256.parquet}  prompt-r1/${dataset.path}.parquet`)
     }
-    expect(new Set(PUBLISHED_DATASETS.flatMap((d) => [d.sha256.parquet, d.sha256.jsonl])).size).toBe(26)
+    expect(new Set(inReference.flatMap((d) => [d.sha256.parquet, d.sha256.jsonl])).size).toBe(26)
   })
 
   it('refuses a file whose sha256 is not the published one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'prompt-r1-datasets-'))
     await mkdir(join(dir, 'eval_data'))
-    const original = await readFile(join(datasetsDir(), 'eval_data/gsm8k.jsonl'), 'utf8')
+    const original = await readFile(join(reference, 'eval_data/gsm8k.jsonl'), 'utf8')
     await writeFile(join(dir, 'eval_data/gsm8k.jsonl'), original.replace('"30"', '"31"'))
-    await expect(loadPublishedDataset('gsm8k', 'jsonl', dir)).rejects.toThrow(/sha256 .* is not the published/)
+    await expect(loadPublishedDataset('gsm8k', 'jsonl', [dir])).rejects.toThrow(/sha256 .* is not the published/)
   })
 
   describe('folder', () => {
@@ -59,11 +62,17 @@ describe('published datasets', () => {
     it('is read from PROMPT_R1_DATASETS_DIR when set', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'prompt-r1-datasets-'))
       await mkdir(join(dir, 'eval_data'))
-      await copyFile(join(datasetsDir(), 'eval_data/hotpot.parquet'), join(dir, 'eval_data/hotpot.parquet'))
+      await copyFile(join(reference, 'eval_data/hotpot.parquet'), join(dir, 'eval_data/hotpot.parquet'))
       process.env.PROMPT_R1_DATASETS_DIR = dir
-      expect(datasetsDir()).toBe(dir)
+      expect(datasetFolders()).toEqual([dir])
       expect(await loadPublishedDataset('hotpot')).toHaveLength(128)
-      await expect(loadPublishedDataset('gsm8k')).rejects.toThrow(/ENOENT/)
+      await expect(loadPublishedDataset('gsm8k')).rejects.toThrow(MissingDatasetError)
+      await expect(loadPublishedDataset('gsm8k')).rejects.toThrow(
+        `the published dataset "gsm8k" is not here: looked for eval_data/gsm8k.parquet in ${dir}; get it with: npm run prompt-r1 -- datasets pull gsm8k`)
+    })
+
+    it('is the pulled copy in the data folder first, then the reference copy beside the repository', () => {
+      expect(datasetFolders({ PROMPT_R1_DATA_DIR: '/data/p' })).toEqual(['/data/p/datasets/prompt-r1', reference])
     })
   })
 })
@@ -110,7 +119,7 @@ describe('readDataset and validateDataset', () => {
   })
 
   it('never throws on bad bytes', async () => {
-    const parquet = await readFile(join(datasetsDir(), 'eval_data/gsm8k.parquet'))
+    const parquet = await readFile(join(reference, 'eval_data/gsm8k.parquet'))
     const truncated = await validateDataset(new Uint8Array(parquet.subarray(0, 5000)), 'parquet')
     expect(truncated).toMatchObject({ format: 'parquet', rowCount: 0, sample: [] })
     expect(truncated.problems[0]).toMatchObject({ row: 0, field: 'file' })
@@ -123,7 +132,7 @@ describe('readDataset and validateDataset', () => {
   })
 
   it('validates a published parquet file clean, with a sample', async () => {
-    const report = await validateDataset(await readFile(join(datasetsDir(), 'eval_data/MusiQue.parquet')), 'parquet')
+    const report = await validateDataset(await readFile(join(reference, 'eval_data/MusiQue.parquet')), 'parquet')
     expect(report).toMatchObject({ format: 'parquet', rowCount: 128, problems: [] })
     expect(report.sample).toHaveLength(3)
   })
