@@ -110,6 +110,8 @@ export function publishedDatasetFile(name: string, format: DatasetFormat = 'parq
 }
 
 
+export const isPublishedDataset = (name: string) => PUBLISHED_DATASETS.some((d) => d.name === name)
+
 export function publishedDataset(name: string): PublishedDataset {
   const dataset = PUBLISHED_DATASETS.find((d) => d.name === name)
   if (!dataset) throw new Error(`unknown dataset "${name}"; known: ${PUBLISHED_DATASETS.map((d) => d.name).join(', ')}`)

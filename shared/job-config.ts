@@ -75,6 +75,7 @@ export const evalEnvironment = z.strictObject({
 
 export const createTrainingJobBody = z.strictObject({
   model: z.string().min(1).max(500).optional(),
+  // an uploaded file's id, or a published set's name (PUBLISHED_DATASETS: train, validation, ...)
   training_file: id.optional(),
   validation_file: id.optional(),
   seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
@@ -99,7 +100,7 @@ export const createTrainingJobBody = z.strictObject({
   }
   const missing = { missing: true }
   if (!body.model) ctx.addIssue({ code: 'custom', path: ['model'], params: missing, message: 'GRPO training needs the base model to train' })
-  if (!body.training_file) ctx.addIssue({ code: 'custom', path: ['training_file'], params: missing, message: 'GRPO training needs an uploaded dataset file id' })
+  if (!body.training_file) ctx.addIssue({ code: 'custom', path: ['training_file'], params: missing, message: 'GRPO training needs an uploaded dataset file id or a published set name (train, validation, ...)' })
 })
 
 export type TrainingJobConfig = z.infer<typeof createTrainingJobBody>

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
+import { isPublishedDataset } from '../../datasets/registry.ts'
 import { getCheckpoint, listCheckpoints, type Checkpoint } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
 import { createTrainingJobBody, trajectoriesPrefix, trajectoryKey, trajectoryStep } from '../../shared/job-config.ts'
@@ -96,7 +97,8 @@ export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: Wo
       if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment)
       const referenced = [['training_file', body.training_file], ['validation_file', body.validation_file]] as const
       for (const [param, fileId] of referenced) {
-        if (fileId && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
+        // a published set's name: the worker reads it from its datasets folders
+        if (fileId && !isPublishedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
       }
       if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model')
       const hasFiles = referenced.some(([, fileId]) => fileId)

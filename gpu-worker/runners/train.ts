@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readDataset } from '../../datasets/read.ts'
 import type { DatasetRow } from '../../datasets/read.ts'
+import { isPublishedDataset, loadPublishedDataset } from '../../datasets/registry.ts'
 import { putFile } from '../../shared/blob/files.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import { readAll } from '../../shared/blob/store.ts'
@@ -62,12 +63,12 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
       : options.environment
     if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
     await probeEnvironment(environment, signal) // before the model loads: a dead environment fails the job in seconds
+    const data = await datasetRows(db, blobs, job.projectId, config.training_file!)
+    const validation = config.validation_file ? await datasetRows(db, blobs, job.projectId, config.validation_file) : undefined
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
     mkdirSync(workDir, { recursive: true })
     const source = await modelSource(config.model!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders })
     const base = openCheckpoint(await resolveCheckpoint(source, defaultCacheDir()))
-    const data = await datasetRows(db, blobs, job.projectId, config.training_file!)
-    const validation = config.validation_file ? await datasetRows(db, blobs, job.projectId, config.validation_file) : undefined
     // lora_rank 0: full fine-tuning; otherwise adapters, each field defaulting to DEFAULT_LORA's.
     const lora: LoraOptions | undefined = hp.lora_rank === 0 ? undefined : {
       rank: hp.lora_rank ?? DEFAULT_LORA.rank,
@@ -140,7 +141,9 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
 }
 
 
+/** An uploaded file's rows, or a published set's (by name, from this machine's datasets folders). */
 async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
+  if (isPublishedDataset(fileId)) return loadPublishedDataset(fileId)
   const file = await getFile(db, projectId, fileId)
   if (!file) throw new Error(`file ${fileId} not found`)
   const body = await blobs.get(file.blobKey)

@@ -95,4 +95,26 @@ describePostgres('train runner', () => {
       .rejects.toMatchObject({ code: 'environment_unavailable', message: 'the environment LLM did not answer a test call: 401 Incorrect API key provided' })
     expect(calls).toEqual([PROBE_PROMPT])
   })
+
+  it('trains on a published set by name, and fails as dataset_missing, before the model loads, where this machine has none', async () => {
+    const empty = tempDir()
+    const saved = process.env.PROMPT_R1_DATASETS_DIR
+    process.env.PROMPT_R1_DATASETS_DIR = empty
+    try {
+      const job = await createJob(database.db, {
+        projectId: 'p', kind: 'train', maxAttempts: 1,
+        config: { model: '/nowhere/model', training_file: 'train', method: { type: 'grpo', grpo: { hyperparameters: { steps: 1 } } } },
+      })
+      const runner = trainRunner({
+        environment: { complete: async () => ({ content: '2', usage: { promptTokens: 1, completionTokens: 1 } }) },
+        engine: TEST_ENGINE, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, workDir: tempDir(),
+      })
+      const failure = await runner({ job, db: database.db, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {} }).catch((e) => e)
+      expect(failure).toMatchObject({ code: 'dataset_missing' })
+      expect(failure.message).toBe(`the published dataset "train" is not here: looked for train_data/train.parquet in ${empty}; get it with: npm run prompt-r1 -- datasets pull train`)
+    } finally {
+      if (saved === undefined) delete process.env.PROMPT_R1_DATASETS_DIR
+      else process.env.PROMPT_R1_DATASETS_DIR = saved
+    }
+  })
 })
