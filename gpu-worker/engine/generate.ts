@@ -56,9 +56,10 @@ export interface GeneratorOptions {
   /** The most the KV cache may take (default: a quarter of this machine's memory); a sequence that does not fit waits. */
   maxCacheBytes?: number
   /**
-   * 'host' (default on CPU): sample from the graph's weights here. 'graph' (default on CUDA): take
-   * the graph's own draw (next_token) for rows without top-k / top-p, so nothing of size V leaves
-   * the device; both give the same tokens.
+   * 'host' (the default unless the engine was built with its draw, as on CPU): sample from the
+   * graph's weights here. 'graph' (the default for an engine with graphDraw, as on CUDA): take the
+   * graph's own draw (next_token) for rows without top-k / top-p, so nothing of size V leaves the
+   * device; both give the same tokens.
    */
   sampling?: 'host' | 'graph'
 }
@@ -85,13 +86,13 @@ class Outputs {
     this.nextWeight = new Float32Array(rows)
   }
 
-  /** The outputs of a run of B rows: everything, or (whole = false) only the graph's draw. */
-  fetch(B: number, whole: boolean): [string, NativeTensor][] {
+  /** The outputs of a run of B rows: everything, or (whole = false) only the graph's draw; `draw`: the graph has one. */
+  fetch(B: number, whole: boolean, draw: boolean): [string, NativeTensor][] {
     const V = this.vocab
     const rows = (name: string, data: Float32Array | BigInt64Array, type: 'float32' | 'int64'): [string, NativeTensor] =>
       [name, { type, dims: [B], data: data.subarray(0, B) }]
-    const small = [rows('argmax', this.argmax, 'int64'), rows('log_z', this.logZ, 'float32'), rows('weight_sum', this.weightSum, 'float32'),
-      rows('next_token', this.nextToken, 'int64'), rows('next_logit', this.nextLogit, 'float32'), rows('next_weight', this.nextWeight, 'float32')]
+    const small = [rows('argmax', this.argmax, 'int64'), rows('log_z', this.logZ, 'float32'), rows('weight_sum', this.weightSum, 'float32')]
+    if (draw) small.push(rows('next_token', this.nextToken, 'int64'), rows('next_logit', this.nextLogit, 'float32'), rows('next_weight', this.nextWeight, 'float32'))
     if (!whole) return small
     return [...small,
       ['logits', { type: 'float32', dims: [B, 1, V], data: this.logits.subarray(0, B * V) }],
@@ -123,7 +124,8 @@ export class Generator {
     this.maxBatch = options.maxBatch ?? 32
     this.prefillChunk = options.prefillChunk ?? 512
     const cuda = engine.provider === 'cuda'
-    this.sampling = options.sampling ?? (cuda ? 'graph' : 'host')
+    this.sampling = options.sampling ?? (engine.graphDraw ? 'graph' : 'host')
+    if (this.sampling === 'graph' && !engine.graphDraw) throw new Error("sampling: 'graph' needs an engine built with its draw (EngineOptions.graphDraw)")
     const maxBytes = options.maxCacheBytes ?? totalmem() / 4
     this.cache = new SlotCache(engine.config, maxBytes, this.maxBatch, cuda ? engine.session : undefined)
     this.outputs = new Outputs(this.maxBatch, engine.config.vocabSize)
@@ -228,7 +230,7 @@ export class Generator {
         ...past,
       ]
       const whole = end === prompt.length && this.needsWhole([row])
-      await this.engine.run(inputs, [...this.prefillOutputs.fetch(1, whole), ...present])
+      await this.engine.run(inputs, [...this.prefillOutputs.fetch(1, whole, this.engine.graphDraw), ...present])
     }
     row.length = prompt.length
     this.take(row, 0, this.prefillOutputs)
@@ -251,7 +253,7 @@ export class Generator {
       ...past,
     ]
     const live = this.live()
-    await this.engine.run(inputs, [...this.outputs.fetch(B, this.needsWhole(live)), ...present])
+    await this.engine.run(inputs, [...this.outputs.fetch(B, this.needsWhole(live), this.engine.graphDraw), ...present])
     for (const [b, row] of rows.entries()) {
       if (!row) continue
       row.length += 1
@@ -271,7 +273,9 @@ export class Generator {
       inverse[b] = 1 / (row.request.temperature ?? 1)
       if (draw) row.uniform = uniform[b] = row.random()
     })
-    return [['inverse_temperature', { type: 'float32', dims: [rows.length], data: inverse }], ['uniform', { type: 'float32', dims: [rows.length], data: uniform }]]
+    const inputs: [string, NativeTensor][] = [['inverse_temperature', { type: 'float32', dims: [rows.length], data: inverse }]]
+    if (this.engine.graphDraw) inputs.push(['uniform', { type: 'float32', dims: [rows.length], data: uniform }])
+    return inputs
   }
 
   /** Whether this step needs the V-sized outputs on the host: always when sampling here, else for top-k / top-p rows. */

@@ -122,6 +122,8 @@ export interface Qwen3GraphOptions {
   weightsAsInputs?: boolean
   /** 'slots' graphs: weight-only quantization of the projections and the LM head (MatMulNBits, blocks of 32). */
   quantize?: 8 | 4
+  /** 'slots' generation graphs: the sampling head's own draw (samplingHead) */
+  draw?: boolean
   /**
    * Training graphs: sequences packed into one row of `length` positions (fixed when built), no KV
    * cache. Inputs input_ids, position_ids, segment_ids [length] int64 (segment 0: padding);
@@ -308,36 +310,41 @@ export function buildQwen3(c: Qwen3Config, load: (name: string) => FloatArray, o
     : g.linear(normed, weight(headName)) // [N or B, V]
   const last = options.logits === 'last'
   g.output('logits', g.reshape(head, last ? g.ints([-1, 1, c.vocabSize]) : dims(c.vocabSize)), float, ['batch_size', last ? 1 : 'sequence_length', c.vocabSize])
-  if (slots && last) samplingHead(g, head, c.vocabSize)
+  if (slots && last) samplingHead(g, head, c.vocabSize, options.draw ?? false)
   return { graph: g, adapters, residualStream, hidden: normed, headWeight: headName }
 }
 
 /**
  * What sampling needs from each row of logits [B, V], computed in the graph (vectorized, and on
  * the device where there is one), so that the sampler does no exp over the vocabulary:
- *   input inverse_temperature [B] (0 for a greedy row), uniform [B] (the row's random draw in [0, 1))
+ *   input inverse_temperature [B] (0 for a greedy row)
  *   -> argmax [B], log_z [B] = logsumexp(logits), weights [B, V] = exp((logits - max) * inverse_temperature),
- *      weight_sum [B], and next_token [B]: the argmax for a greedy row, else the first token whose
- *      cumulative weight (float32, in vocabulary order) exceeds uniform * weight_sum, with its logit
- *      and weight (next_logit, next_weight [B]) for its log-probabilities.
+ *      weight_sum [B].
+ * With `draw`, also input uniform [B] (the row's random draw in [0, 1)) -> next_token [B]: the
+ * argmax for a greedy row, else the first token whose cumulative weight (float32, in vocabulary
+ * order) exceeds uniform * weight_sum, with its logit and weight (next_logit, next_weight [B]) for
+ * its log-probabilities.
  * On the host the sampler (sampling.ts) reads the weights; on a device the engine fetches only
  * next_token and its two values for rows that need no top-k / top-p (nothing of size V crosses).
  */
-export function samplingHead(g: Graph, logits: string, vocab: number) {
+export function samplingHead(g: Graph, logits: string, vocab: number, draw: boolean) {
   const inverseTemperature = g.input('inverse_temperature', g.float, ['batch_size'])
-  const uniform = g.input('uniform', g.float, ['batch_size'])
   const argmax = g.argMax(logits, 1, 0) // [B]
   const max = g.reduceMax(logits, [1], 1) // [B, 1]
-  const weights = g.exp(g.mul(g.sub(logits, max), g.unsqueeze(inverseTemperature, [1]))) // [B, V]
+  const shifted = g.sub(logits, max) // [B, V]
+  const weights = g.exp(g.mul(shifted, g.unsqueeze(inverseTemperature, [1]))) // [B, V]
   const weightSum = g.reduceSum(weights, [1], 0) // [B]
+  g.output('argmax', argmax, 'int64', ['batch_size'])
+  // max + log sum exp(logits - max): onnxruntime's ReduceLogSumExp takes 3x as long on a CPU
+  g.output('log_z', g.add(g.reshape(max, g.ints([-1])), g.log(g.reduceSum(g.exp(shifted), [1], 0))), g.float, ['batch_size'])
+  g.output('weights', weights, g.float, ['batch_size', vocab])
+  g.output('weight_sum', weightSum, g.float, ['batch_size'])
+  if (!draw) return
+  const uniform = g.input('uniform', g.float, ['batch_size'])
   const target = g.unsqueeze(g.mul(uniform, weightSum), [1]) // [B, 1]
   const below = g.reduceSum(g.cast(g.lessOrEqual(g.cumSum(weights, 1), target), 'int64'), [1], 0) // [B]
   const sampled = g.min(below, g.constant([vocab - 1], 'int64', []))
   const greedy = g.equal(inverseTemperature, g.scalar(0))
-  g.output('argmax', argmax, 'int64', ['batch_size'])
-  g.output('log_z', g.reduceLogSumExp(logits, [1], 0), g.float, ['batch_size'])
-  g.output('weights', weights, g.float, ['batch_size', vocab])
-  g.output('weight_sum', weightSum, g.float, ['batch_size'])
   const next = g.where(greedy, argmax, sampled)
   const at = (values: string) => g.reshape(g.gatherElements(values, g.unsqueeze(next, [1]), 1), g.ints([-1])) // [B]
   g.output('next_token', next, 'int64', ['batch_size'])

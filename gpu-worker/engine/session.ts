@@ -20,6 +20,13 @@ export interface EngineOptions extends SessionSettings {
   lora?: { rank: number; targets: LoraTarget[]; factors: Map<string, Float32Array>; scale: () => number }
   /** Every weight fed at every run from these arrays (full fine-tuning), read where they are. */
   weights?: Map<string, Float32Array>
+  /**
+   * Build the graph's own draw (next_token, by a cumulative sum over the vocabulary) for generators
+   * that sample in the graph; default: on CUDA, where it keeps the weights on the device. On a CPU
+   * the host sampler draws from the weights, and the cumulative sum would cost about 30 ms a step at
+   * batch 32 and V = 151936 for nothing.
+   */
+  graphDraw?: boolean
 }
 
 export class Engine {
@@ -32,6 +39,7 @@ export class Engine {
 
   get config(): Qwen3Config { return this.checkpoint.config }
   get provider(): 'cpu' | 'cuda' { return this.options.provider ?? 'cpu' }
+  get graphDraw(): boolean { return this.options.graphDraw ?? this.provider === 'cuda' }
 
   static async load(source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
     return Engine.fromCheckpoint(openCheckpoint(await resolveCheckpoint(source, options.cacheDir ?? defaultCacheDir())), options)
@@ -41,6 +49,7 @@ export class Engine {
     const lora = options.lora && { rank: options.lora.rank, targets: options.lora.targets }
     const onnxPath = cachedOnnx(checkpoint, options.cacheDir ?? defaultCacheDir(), {
       cache: 'slots', logits: options.logits ?? 'last', quantize: options.quantize, lora, weightsAsInputs: !!options.weights,
+      draw: options.graphDraw ?? (options.provider ?? 'cpu') === 'cuda',
     })
     return new Engine(checkpoint, onnxPath, await createSession(onnxPath, options), options)
   }

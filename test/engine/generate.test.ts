@@ -132,14 +132,24 @@ describe('continuous batching', () => {
   it("the graph's own draw (the device path: nothing of size V leaves the session) gives the host sampler's tokens", async () => {
     const settings: Partial<GenerationRequest>[] = [{ temperature: 0 }, { temperature: 1 }, { temperature: 0.7 }, { temperature: 0.8, topP: 0.9 }]
     const requests: GenerationRequest[] = prompts.map((p, i) => ({ promptIds: p, maxNewTokens: lengths[i], stopTokenIds: [], seed: 77 + i, logprobs: 'sampling', ...settings[i % 4] }))
-    const run = (sampling: 'host' | 'graph', maxBatch: number) => {
-      const generator = new Generator(last, { maxBatch, sampling })
-      return Promise.all(requests.map((r) => generator.generate(r)))
+    // the draw is built where the engine samples in the graph (CUDA by default); here on purpose
+    const drawing = await Engine.load(join(dir, 'ckpt'), { ...TEST_ENGINE, cacheDir: join(dir, 'cache'), graphDraw: true })
+    try {
+      const run = (engine: Engine, sampling: 'host' | 'graph', maxBatch: number) => {
+        const generator = new Generator(engine, { maxBatch, sampling })
+        return Promise.all(requests.map((r) => generator.generate(r)))
+      }
+      // the host sampler on the CPU default graph (no draw) and on the drawing one, and the graph's draw
+      const [host, hostDrawing, graph, graphAlone] = [await run(last, 'host', 3), await run(drawing, 'host', 3), await run(drawing, 'graph', 3), await run(drawing, 'graph', 1)]
+      expect(hostDrawing.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
+      expect(graph.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
+      expect(graphAlone.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
+      graph.forEach((r, i) => r.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(host[i].logprobs[j], 5)))
+    } finally {
+      await drawing.dispose()
     }
-    const [host, graph, graphAlone] = [await run('host', 3), await run('graph', 3), await run('graph', 1)]
-    expect(graph.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
-    expect(graphAlone.map((r) => r.tokens)).toEqual(host.map((r) => r.tokens))
-    graph.forEach((r, i) => r.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(host[i].logprobs[j], 5)))
+    expect(last.graphDraw).toBe(false)
+    expect(() => new Generator(last, { sampling: 'graph' })).toThrow(/needs an engine built with its draw/)
   })
 
   it('stops after a stop token (included), at max new tokens, and on abort', async () => {
