@@ -153,10 +153,11 @@ describePostgres('edge API', () => {
     // another tenant's file is not there for tenant B
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'm', training_file: file.json.id } }), 404, 'not_found', 'training_file')
     // a published set by name: any project may train on it, the worker reads it from its datasets folders
-    const published = await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: 'train', validation_file: 'validation' } })
+    const tenantC = await t.projectKey('tenant-published-sets')
+    const published = await t.request('POST', '/v1/training/jobs', { key: tenantC, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: 'train', validation_file: 'validation' } })
     expect(published.status, published.text).toBe(201)
     expect(published.json).toMatchObject({ training_file: 'train', validation_file: 'validation' })
-    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'm', training_file: 'trains' } }), 404, 'not_found', 'training_file')
+    expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantC, json: { model: 'm', training_file: 'trains' } }), 404, 'not_found', 'training_file')
   })
 
   it('lists, gets and pages jobs per tenant', async () => {
