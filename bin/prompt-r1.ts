@@ -33,7 +33,7 @@ async function score(rest: string[]): Promise<number> {
 
 async function evaluate(rest: string[]): Promise<number> {
   // loaded here: it brings the model engine, which `score` does not need
-  const { EVAL_USAGE, UsageError, parseEvalArgs, runEvalCli } = await import('../shared/cli/eval.ts')
+  const { EVAL_USAGE, UsageError, parseEvalArgs, runEvalCli } = await import('../gpu-worker/eval/cli.ts')
   if (rest.includes('--help')) {
     console.log(EVAL_USAGE)
     return 0
