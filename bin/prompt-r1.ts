@@ -8,15 +8,31 @@
 // eval: the table goes to stdout, progress to stderr; exit status 0 when done, 1 when the
 // environment did not answer or too many of its calls failed (environment_unavailable), 2 on a
 // usage error, 130 when interrupted (run the same command again to resume).
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { scoreJsonl } from '../shared/cli/score.ts'
 import { JobFailure } from '../shared/errors.ts'
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+
+const OVERVIEW = `usage: prompt-r1 COMMAND [options]   (npm run prompt-r1 -- COMMAND ...)
+commands:
+  eval       run an evaluation locally: direct, cot and the agent on published or own sets (docs/evaluation.md)
+  score      score predictions or trajectories with the published metrics (docs/protocol.md)
+  datasets   list the published sets and pull them from the Hugging Face hub (docs/protocol.md)
+prompt-r1 COMMAND --help shows a command's options; prompt-r1 --version its version.
+exit status: 0 done; 1 the work failed (bad lines, environment_unavailable, dataset_missing, a failed
+pull); 2 a usage error; 130 interrupted.`
 
 const SCORE_USAGE = `usage: prompt-r1 score [--trajectories] FILE.jsonl
   predictions (default): lines {"prediction": string, "golds": [string]} -> {"line", "em", "f1", "substring", "math_equal"}
   --trajectories:        lines {"text": decoded agent context, "golds": [string]} -> {"line", "format", "answer_f1", "reward", "answer"}`
 
 async function score(rest: string[]): Promise<number> {
+  if (rest.includes('--help')) {
+    console.log(SCORE_USAGE)
+    return 0
+  }
   const trajectories = rest.includes('--trajectories')
   const files = rest.filter((arg) => arg !== '--trajectories')
   if (files.length !== 1 || files[0].startsWith('-')) {
@@ -37,6 +53,11 @@ async function evaluate(rest: string[]): Promise<number> {
   if (rest.includes('--help')) {
     console.log(EVAL_USAGE)
     return 0
+  }
+  // a bare command shows what it takes
+  if (rest.length === 0) {
+    console.error(EVAL_USAGE)
+    return 2
   }
   let options
   try {
@@ -69,15 +90,27 @@ async function evaluate(rest: string[]): Promise<number> {
 
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    ;(command === undefined ? console.error : console.log)(OVERVIEW)
+    return command === undefined ? 2 : 0
+  }
+  if (command === '--version' || command === '-v') {
+    console.log(`prompt-r1 ${VERSION}`)
+    return 0
+  }
   if (command === 'score') return score(rest)
   if (command === 'eval') return evaluate(rest)
   if (command === 'datasets') {
-    const { runDatasetsCli } = await import('../shared/cli/datasets.ts')
+    const { DATASETS_USAGE, runDatasetsCli } = await import('../shared/cli/datasets.ts')
+    if (rest.includes('--help')) {
+      console.log(DATASETS_USAGE)
+      return 0
+    }
     const abort = new AbortController()
     process.once('SIGINT', () => abort.abort(new Error('interrupted')))
     return runDatasetsCli(rest, process.env, { out: process.stdout, err: process.stderr }, abort.signal)
   }
-  console.error(`${SCORE_USAGE}\nusage: prompt-r1 eval --dataset NAME|PATH --env-base-url URL --env-model MODEL [--agent FOLDER] ... (prompt-r1 eval --help)\nusage: prompt-r1 datasets list|pull [NAME ...]`)
+  console.error(`prompt-r1: unknown command ${JSON.stringify(command)}\n${OVERVIEW}`)
   return 2
 }
 

@@ -33,6 +33,10 @@ export interface AppDeps {
 
 export const VERSION = '0.1.0'
 
+// a browser asks for it on every page: the project's mark instead of a 404
+const FAVICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f4e79"/>' +
+  '<text x="16" y="22" font-family="sans-serif" font-size="14" font-weight="700" fill="#fff" text-anchor="middle">R1</text></svg>'
+
 export function createApp(deps: AppDeps) {
   const { db, blobs, dispatcher, agents, config } = deps
   const app = new Hono<AuthEnv>()
@@ -56,6 +60,8 @@ export function createApp(deps: AppDeps) {
 
   // the dashboard page is public: it holds no data and calls the API below with the user's key
   app.route('/dashboard', dashboardRoutes())
+  app.get('/', (c) => c.redirect('/dashboard', 302))
+  app.get('/favicon.ico', (c) => c.body(FAVICON, 200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' }))
 
   const v1 = new Hono<AuthEnv>()
   // a stalled database must not hold requests for ever: every answer but an upload's (whose body

@@ -208,6 +208,7 @@ export function DashboardPage() {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>Prompt-R1 dashboard</title>
         <link rel="stylesheet" href="/dashboard/style.css" />
+        <link rel="icon" href="/favicon.ico" type="image/svg+xml" />
         <script src="/dashboard/app.js" defer></script>
       </head>
       <body>

@@ -53,6 +53,16 @@ describePostgres('edge API', () => {
     expect(response.json).toMatchObject({ status: 'ok', database: 'postgres', blob_store: 'local' })
   })
 
+  it('sends / to the dashboard and serves a favicon, without a key', async () => {
+    const root = await t.request('GET', '/', { key: null })
+    expect(root.status).toBe(302)
+    expect(root.headers.get('location')).toBe('/dashboard')
+    const icon = await t.request('GET', '/favicon.ico', { key: null })
+    expect(icon.status).toBe(200)
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml')
+    expect(icon.text).toMatch(/^<svg /)
+  })
+
   it('refuses missing, malformed, unknown and revoked keys', async () => {
     expectApiError(await t.request('GET', '/v1/training/jobs', { key: null }), 401, 'missing_api_key')
     expectApiError(await t.request('GET', '/v1/training/jobs', { key: null, headers: { authorization: 'Basic abc' } }), 401, 'invalid_api_key')
