@@ -6,7 +6,7 @@ import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } fro
 import { checkResolvedHost } from '../shared/outbound-fetch.ts'
 import type { BlobStore } from '../shared/blob/store.ts'
 import type { EngineSettings } from '../shared/config.ts'
-import { getCheckpoint } from '../shared/db/checkpoints.ts'
+import { getCheckpoint, listMergedCheckpoints } from '../shared/db/checkpoints.ts'
 import type { Database } from '../shared/db/database.ts'
 import {
   ChatTokenizer, type Environment, OpenAIEnvironment, type Policy, PROTOCOLS, type ProtocolOptions,
@@ -72,9 +72,13 @@ export class LocalAgents implements AgentService {
     allowLoopbackEnvironment: boolean
   }) {}
 
-  async models(): Promise<AgentModel[]> {
-    const { defaultModel } = this.deps
-    return defaultModel ? [{ id: defaultModel.name, created: this.startedAt, ownedBy: 'prompt-r1' }] : []
+  /** The served agent, then the project's merged checkpoints, newest first. */
+  async models(projectId: string): Promise<AgentModel[]> {
+    const { defaultModel, db } = this.deps
+    const served = defaultModel ? [{ id: defaultModel.name, created: this.startedAt, ownedBy: 'prompt-r1' }] : []
+    const merged = (await listMergedCheckpoints(db, projectId)).filter((c) => c.files.merged?.length)
+      .map((c) => ({ id: c.id, created: Math.floor(c.createdAt.getTime() / 1000), ownedBy: projectId }))
+    return [...served, ...merged]
   }
 
   async hasModel(projectId: string, model: string): Promise<boolean> {

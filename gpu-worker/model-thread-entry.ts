@@ -37,7 +37,7 @@ const answer = async (id: number, work: () => Promise<unknown>) => {
 
 parentPort!.on('message', async (m: HostMessage) => {
   if (m.type === 'wake') worker?.wake()
-  else if (m.type === 'models') await answer(m.id, () => agents.models())
+  else if (m.type === 'models') await answer(m.id, () => agents.models(m.projectId))
   else if (m.type === 'hasModel') await answer(m.id, () => agents.hasModel(m.projectId, m.model))
   else if (m.type === 'abort') runs.get(m.id)?.abort()
   else if (m.type === 'run') {

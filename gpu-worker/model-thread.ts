@@ -13,7 +13,7 @@ type RunRequest = Omit<AgentRequest, 'signal' | 'onEvent'>
 
 export type HostMessage =
   | { type: 'wake' } | { type: 'stop' }
-  | { type: 'models'; id: number } | { type: 'hasModel'; id: number; projectId: string; model: string }
+  | { type: 'models'; id: number; projectId: string } | { type: 'hasModel'; id: number; projectId: string; model: string }
   | { type: 'run'; id: number; request: RunRequest } | { type: 'abort'; id: number }
 
 export type ThreadMessage =
@@ -71,7 +71,7 @@ export class ModelThread implements AgentService {
 
   wake(): void { this.thread.postMessage({ type: 'wake' } satisfies HostMessage) }
 
-  models(): Promise<AgentModel[]> { return this.call({ type: 'models', id: this.next++ }) }
+  models(projectId: string): Promise<AgentModel[]> { return this.call({ type: 'models', id: this.next++, projectId }) }
 
   hasModel(projectId: string, model: string): Promise<boolean> { return this.call({ type: 'hasModel', id: this.next++, projectId, model }) }
 

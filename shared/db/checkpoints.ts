@@ -15,6 +15,12 @@ export async function getCheckpoint(db: Database, projectId: string, id: string)
   return row
 }
 
+/** A project's merged checkpoints (the ones chat can serve), newest first. */
+export async function listMergedCheckpoints(db: Database, projectId: string, limit = 100): Promise<Checkpoint[]> {
+  return db.select().from(checkpoints).where(and(eq(checkpoints.projectId, projectId), eq(checkpoints.kind, 'merged')))
+    .orderBy(desc(checkpoints.createdAt), desc(checkpoints.id)).limit(limit)
+}
+
 // Latest step first; `after` is the id of the last checkpoint of the previous page.
 export async function listCheckpoints(db: Database, jobId: string, afterId: string | undefined, limit: number) {
   let after: Checkpoint | undefined

@@ -187,6 +187,10 @@ describePostgres('POST /v1/chat/completions', () => {
     expect(response.status).toBe(200)
     expect(((await response.json()) as any).model).toBe(checkpoint.id)
     expect((await post(ask, otherKey)).status).toBe(404)
+    // listed as a model of its project only, after the served agent
+    const models = async (secret: string) => ((await (await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as any).data
+    expect((await models(key)).map((m: any) => [m.id, m.owned_by])).toEqual([[agentName, 'prompt-r1'], [checkpoint.id, 'serving']])
+    expect((await models(otherKey)).map((m: any) => m.id)).toEqual([agentName])
   })
 
   it('streams 64 chats at once to the end, none failing', async () => {
