@@ -1,6 +1,8 @@
 // The committed fixtures (test/reference/fixtures, what machines without PyTorch compare with) must
 // be what the reference scripts make: when this run made its own with PyTorch, every file of both
-// sets is compared, numbers to 1e-6 relative (another CPU may round the last bits differently).
+// sets is compared, numbers to 1e-6 relative and float32 tensors to 1e-5 (another CPU rounds the
+// last bits differently: PyTorch's float32 LoRA gradients on two AMD EPYC machines differed by
+// 1.8e-6 relative; the comparisons with our engine and trainer hold 1e-5 too).
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, basename, join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -43,7 +45,9 @@ describe.skipIf(skip !== null)('the committed reference fixtures', () => {
       else if (file.endsWith('.safetensors')) {
         const [a, b] = [new SafetensorsFolder(dirname(ours), basename(ours)), new SafetensorsFolder(dirname(theirs), basename(theirs))]
         expect([...a.tensors.keys()].sort(), file).toEqual([...b.tensors.keys()].sort())
-        for (const name of b.tensors.keys()) expect(relativeError(a.read(name, 'float64'), b.read(name, 'float64')), `${file} ${name}`).toBeLessThan(1e-6)
+        for (const [name, { dtype }] of b.tensors) {
+          expect(relativeError(a.read(name, 'float64'), b.read(name, 'float64')), `${file} ${name}`).toBeLessThan(dtype === 'F32' ? 1e-5 : 1e-6)
+        }
       } else expect(readFileSync(ours).equals(readFileSync(theirs)), file).toBe(true)
     }
   })
