@@ -47,7 +47,10 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 }
 
 export function handleError(error: Error, c: Context) {
-  if (error instanceof ApiError) return c.json(errorBody(error.code, error.message, error.param), error.status)
+  if (error instanceof ApiError) {
+    if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds))
+    return c.json(errorBody(error.code, error.message, error.param), error.status)
+  }
   if (error instanceof BlobKeyError) return c.json(errorBody(error.code, error.message, 'path'), 400)
   // Hono's own HTTPException (for example from bodyLimit) carries its status
   const status = (error as { status?: number }).status

@@ -2,10 +2,11 @@
 // an environment LLM for one question, streaming each step. Engines are loaded once per model and
 // shared: concurrent requests join the same continuous-batching generator.
 import { dirname } from 'node:path'
-import type { AgentEvent, AgentModel, AgentRequest, AgentRun, AgentService } from '../shared/agents.ts'
+import type { AgentEvent, AgentModel, AgentRequest, AgentRun } from '../shared/agents.ts'
+import type { ServedAgents } from './inference-server.ts'
 import { checkResolvedHost } from '../shared/outbound-fetch.ts'
 import type { BlobStore } from '../shared/blob/store.ts'
-import type { EngineSettings } from '../shared/config.ts'
+import type { Config, EngineSettings } from '../shared/config.ts'
 import { getCheckpoint, listMergedCheckpoints } from '../shared/db/checkpoints.ts'
 import type { Database } from '../shared/db/database.ts'
 import {
@@ -57,7 +58,15 @@ export async function answerQuestion(input: {
   }
 }
 
-export class LocalAgents implements AgentService {
+/** A worker's served agents from its configuration: the configured agent by name, merged checkpoints by id. */
+export function localAgentsFor(config: Config, db: Database, blobs: BlobStore): LocalAgents {
+  return new LocalAgents({
+    db, blobs, allowLoopbackEnvironment: config.allowLoopbackEnvironment, engine: config.engine,
+    defaultModel: config.agent.source ? { name: config.agent.name, source: config.agent.source } : undefined,
+  })
+}
+
+export class LocalAgents implements ServedAgents {
   private readonly loaded = new Map<string, Promise<LoadedAgent>>()
   private readonly startedAt = Math.floor(Date.now() / 1000)
 
@@ -81,6 +90,12 @@ export class LocalAgents implements AgentService {
     return [...served, ...merged]
   }
 
+  /** The agent served by name and the merged checkpoints loaded (or loading) now. */
+  held(): string[] {
+    const loaded = [...this.loaded.keys()].filter((key) => !key.startsWith('default:'))
+    return [...(this.deps.defaultModel ? [this.deps.defaultModel.name] : []), ...loaded]
+  }
+
   async hasModel(projectId: string, model: string): Promise<boolean> {
     return (await this.agentFor(projectId, model)) !== undefined
   }
@@ -88,6 +103,7 @@ export class LocalAgents implements AgentService {
   async run(request: AgentRequest): Promise<AgentRun> {
     const agent = await this.agentFor(request.projectId, request.model)
     if (!agent) throw new Error(`no agent '${request.model}': call hasModel first`)
+    request.onAccepted?.()
     const outbound = { allowLoopback: this.deps.allowLoopbackEnvironment }
     await checkResolvedHost(request.environment.baseURL, outbound)
     const environment = new OpenAIEnvironment({ ...request.environment, policy: outbound, maxRetries: 2, timeoutMs: 120_000 })

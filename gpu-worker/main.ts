@@ -1,9 +1,12 @@
-// `npm run worker`: a worker process that leases jobs from the shared Postgres queue.
+// `npm run worker`: a worker process that leases jobs from the shared Postgres queue and, when
+// PROMPT_R1_WORKER_TOKEN is set, serves the edge's chats on its inference endpoint.
 import { openBlobStore } from '../shared/blob/open.ts'
 import { ConfigError, loadConfig } from '../shared/config.ts'
 import { runMain } from '../shared/main.ts'
 import { openConfiguredDatabase } from '../shared/db/embedded.ts'
+import { localAgentsFor } from './agent.ts'
 import { checkProvider } from './engine/native.ts'
+import { startInferenceServer } from './inference-server.ts'
 import { createRunners } from './runners/index.ts'
 import { JobWorker } from './worker.ts'
 
@@ -15,10 +18,18 @@ async function main() {
   }
   await checkProvider(config.engine)
   const database = await openConfiguredDatabase(config)
-  const worker = new JobWorker({ db: database.db, blobs: openBlobStore(config), runners: createRunners(config), ...config.queue })
+  const blobs = openBlobStore(config)
+  const worker = new JobWorker({ db: database.db, blobs, runners: createRunners(config), ...config.queue })
   await worker.start()
   console.log(`worker ${worker.id} polling for ${worker.kinds.join(', ')} jobs`)
+  const inference = config.worker.token
+    ? await startInferenceServer({ id: worker.id, db: database.db, config, agents: localAgentsFor(config, database.db, blobs) })
+    : undefined
+  console.log(inference
+    ? `worker ${worker.id} serving chat at ${inference.url} (${config.worker.slots} at once)`
+    : `worker ${worker.id} serves no chat (set PROMPT_R1_WORKER_TOKEN to serve the edge's)`)
   return async () => {
+    await inference?.stop()
     await worker.stop()
     await database.close()
   }

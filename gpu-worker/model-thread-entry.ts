@@ -9,7 +9,7 @@ import type { Config } from '../shared/config.ts'
 import { openPostgres } from '../shared/db/postgres.ts'
 import { proxyDatabase } from '../shared/db/proxy.ts'
 import { ApiError } from '../shared/errors.ts'
-import { LocalAgents } from './agent.ts'
+import { localAgentsFor } from './agent.ts'
 import { createRunners } from './runners/index.ts'
 import { JobWorker } from './worker.ts'
 import type { HostMessage, ThreadMessage } from './model-thread.ts'
@@ -19,10 +19,7 @@ const postgres = config.databaseUrl ? openPostgres(config.databaseUrl) : null
 const db = postgres ? postgres.db : proxyDatabase(database)
 const blobs = openBlobStore(config)
 const worker = config.inProcessWorker ? new JobWorker({ db, blobs, runners: createRunners(config), ...config.queue }) : undefined
-const agents = new LocalAgents({
-  db, blobs, allowLoopbackEnvironment: config.allowLoopbackEnvironment, engine: config.engine,
-  defaultModel: config.agent.source ? { name: config.agent.name, source: config.agent.source } : undefined,
-})
+const agents = localAgentsFor(config, db, blobs)
 const runs = new Map<number, AbortController>()
 const post = (message: ThreadMessage) => parentPort!.postMessage(message)
 

@@ -9,7 +9,7 @@ import type { Config } from '../shared/config.ts'
 import type { OpenDatabase } from '../shared/db/database.ts'
 import { serveQueries } from '../shared/db/proxy.ts'
 
-type RunRequest = Omit<AgentRequest, 'signal' | 'onEvent'>
+type RunRequest = Omit<AgentRequest, 'signal' | 'onEvent' | 'onAccepted'>
 
 export type HostMessage =
   | { type: 'wake' } | { type: 'stop' }
@@ -77,7 +77,8 @@ export class ModelThread implements AgentService {
 
   run(request: AgentRequest): Promise<AgentRun> {
     const id = this.next++
-    const { signal, onEvent, ...rest } = request
+    const { signal, onEvent, onAccepted, ...rest } = request
+    onAccepted?.()
     const abort = () => this.thread.postMessage({ type: 'abort', id } satisfies HostMessage)
     signal.addEventListener('abort', abort, { once: true })
     return this.call<AgentRun>({ type: 'run', id, request: rest }, onEvent).finally(() => signal.removeEventListener('abort', abort))

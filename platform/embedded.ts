@@ -1,7 +1,8 @@
 // `npm start`: the platform on one machine, and the one place that wires the edge API and a worker
 // into one process (edge/ and gpu-worker/ never import each other; this composes both): the edge
 // API under Node, the database (PGlite in the data folder unless DATABASE_URL is set), the blob
-// store (a local folder unless S3_BUCKET is set) and a model thread: the served agents and, unless
+// store (a local folder unless S3_BUCKET is set) and a model thread: the served agents (unless
+// PROMPT_R1_CHAT_AGENTS=workers sends chats to GPU workers) and, unless
 // PROMPT_R1_IN_PROCESS_WORKER=false, a job worker, off the API's event loop.
 import { serve } from '@hono/node-server'
 import { checkProvider } from '../gpu-worker/engine/native.ts'
@@ -12,25 +13,29 @@ import { runMain } from '../shared/main.ts'
 import { ensureAdminKey } from '../shared/db/api-keys.ts'
 import { openConfiguredDatabase } from '../shared/db/embedded.ts'
 import { createApp } from '../edge/app.ts'
+import { RemoteAgents } from '../edge/remote-agents.ts'
 
 async function main() {
   const config = loadConfig(process.env)
-  if (config.inProcessWorker || config.agent.source) await checkProvider(config.engine)
+  if (config.inProcessWorker || (config.agent.source && config.chatAgents === 'in-process')) await checkProvider(config.engine)
   const where = config.databaseUrl ? 'the Postgres server in DATABASE_URL' : `PGlite in ${config.dataDir}/pgdata`
   console.log(`Opening the database (${where}) and applying migrations...`)
   const database = await openConfiguredDatabase(config)
   const generatedAdminKey = await ensureAdminKey(database.db, config.adminKey)
   const blobs = openBlobStore(config)
-  const models = await ModelThread.start(config, database)
+  const onWorkers = config.chatAgents === 'workers'
+  const models = config.inProcessWorker || !onWorkers ? await ModelThread.start(config, database) : undefined
+  const agents = onWorkers ? new RemoteAgents({ db: database.db, token: config.worker.token!, staleMs: 3 * config.queue.heartbeatMs }) : models
   const app = createApp({
-    db: database.db, databaseDriver: database.driver, blobs, config, agents: models,
-    dispatcher: { jobQueued: () => models.wake() },
+    db: database.db, databaseDriver: database.driver, blobs, config, agents,
+    dispatcher: { jobQueued: () => models?.wake() },
   })
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     console.log(`Prompt-R1 platform listening on http://${config.host}:${info.port}`)
     console.log(`  dashboard: http://${config.host}:${info.port}/dashboard`)
-    console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${models.kinds.length ? models.kinds.join(', ') : 'off'}`)
-    console.log(`  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
+    console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${models?.kinds.length ? models.kinds.join(', ') : 'off'}`)
+    if (onWorkers) console.log('  chat: on the GPU workers that advertise an inference endpoint in the workers table')
+    else console.log(`  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
       + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`)
     if (generatedAdminKey) {
       console.log(`  admin API key (shown once; store it now): ${generatedAdminKey}`)
@@ -39,7 +44,7 @@ async function main() {
   return async () => {
     console.log('Shutting down...')
     server.close()
-    await models.stop()
+    await models?.stop()
     await database.close()
   }
 }

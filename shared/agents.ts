@@ -1,5 +1,5 @@
-// What the edge needs from whoever runs agents (the in-process worker under Node; nothing in a
-// Cloudflare Worker yet). Types only: the edge never imports the model engine.
+// What the edge needs from whoever runs agents (npm start's model thread, or GPU workers over their
+// inference endpoint), and that endpoint's wire format. Types only: the edge never imports the engine.
 import type { TokenUsage } from './protocol/environment.ts'
 import type { TurnRecord } from './protocol/episode.ts'
 import type { ProtocolName } from './protocol/options.ts'
@@ -31,6 +31,9 @@ export interface AgentRequest {
   sampling: { temperature?: number; topP?: number; seed?: number; maxTokensPerTurn?: number }
   signal: AbortSignal
   onEvent(event: AgentEvent): void
+  // every service calls it once it has taken the run on: the chat stream opens then (a refusal
+  // before it, such as every worker being busy, is still the request's HTTP status)
+  onAccepted?(): void
 }
 
 export interface AgentService {
@@ -40,3 +43,21 @@ export interface AgentService {
   hasModel(projectId: string, model: string): Promise<boolean>
   run(request: AgentRequest): Promise<AgentRun>
 }
+
+// ---- the worker's inference endpoint (gpu-worker/inference-server.ts serves it, the edge's
+// RemoteAgents calls it): authenticated by the shared worker token; TLS or a private network is
+// the deployment's (docs/deploy.md).
+
+/** POST: one AgentRunBody as JSON; the answer streams as NDJSON, one AgentRunLine per line. */
+export const AGENT_RUN_PATH = '/internal/v1/agent-runs'
+export const WORKER_HEALTH_PATH = '/internal/v1/health'
+
+export type AgentRunBody = Omit<AgentRequest, 'signal' | 'onEvent' | 'onAccepted'>
+
+export type AgentRunLine =
+  | { event: AgentEvent }
+  | { run: AgentRun }
+  | { error: { status: number; code: string; message: string; param: string | null } }
+
+/** A worker's inference endpoint as it registers it in the `workers` table. */
+export interface InferenceAdvert { address: string; models: string[]; slots: number; freeSlots: number; provider: string }

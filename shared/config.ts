@@ -22,6 +22,14 @@ const envSchema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_PREFIX: z.string().default(''),
   PROMPT_R1_IN_PROCESS_WORKER: flag(true),
+  // who runs the agents behind the chat API: this process's model thread, or GPU workers
+  PROMPT_R1_CHAT_AGENTS: z.enum(['in-process', 'workers']).default('in-process'),
+  // the secret the edge and the workers' inference endpoints share
+  PROMPT_R1_WORKER_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  PROMPT_R1_WORKER_PORT: int(8788, 0).pipe(z.number().max(65535)),
+  // the base URL the edge reaches this worker's inference endpoint at
+  PROMPT_R1_WORKER_URL: z.url().optional(),
+  PROMPT_R1_WORKER_SLOTS: int(16),
   PROMPT_R1_LEASE_SECONDS: int(60),
   PROMPT_R1_HEARTBEAT_SECONDS: int(10),
   PROMPT_R1_MAX_ATTEMPTS: int(3),
@@ -79,6 +87,10 @@ export interface Config {
   // undefined: the local folder blob store under dataDir
   s3?: S3Config
   inProcessWorker: boolean
+  chatAgents: 'in-process' | 'workers'
+  // a worker process's inference endpoint (served when `token` is set) and the edge's key to all of them
+  // url unset: http://<HOST, or this machine's name when HOST listens on all interfaces>:<port>
+  worker: { token?: string; port: number; url?: string; slots: number }
   queue: { leaseMs: number; heartbeatMs: number; maxAttempts: number; pollMs: number }
   limits: { maxBodyBytes: number; maxUploadBytes: number }
   downloadUrlSeconds: number
@@ -117,6 +129,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (Boolean(e.PROMPT_R1_ENV_BASE_URL) !== Boolean(e.PROMPT_R1_ENV_MODEL)) {
     throw new ConfigError('invalid configuration:\n  PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL: set both or neither')
   }
+  if (e.PROMPT_R1_CHAT_AGENTS === 'workers' && !e.PROMPT_R1_WORKER_TOKEN) {
+    throw new ConfigError('invalid configuration:\n  PROMPT_R1_WORKER_TOKEN: needed when PROMPT_R1_CHAT_AGENTS=workers (the edge authenticates to the workers with it)')
+  }
   if (e.PROMPT_R1_HEARTBEAT_SECONDS >= e.PROMPT_R1_LEASE_SECONDS) {
     throw new ConfigError('invalid configuration:\n  PROMPT_R1_HEARTBEAT_SECONDS: must be shorter than PROMPT_R1_LEASE_SECONDS')
   }
@@ -131,6 +146,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY, prefix: e.S3_PREFIX,
     } : undefined,
     inProcessWorker: e.PROMPT_R1_IN_PROCESS_WORKER,
+    chatAgents: e.PROMPT_R1_CHAT_AGENTS,
+    worker: {
+      token: e.PROMPT_R1_WORKER_TOKEN,
+      port: e.PROMPT_R1_WORKER_PORT,
+      url: e.PROMPT_R1_WORKER_URL?.replace(/\/+$/, ''),
+      slots: e.PROMPT_R1_WORKER_SLOTS,
+    },
     queue: {
       leaseMs: e.PROMPT_R1_LEASE_SECONDS * 1000,
       heartbeatMs: e.PROMPT_R1_HEARTBEAT_SECONDS * 1000,

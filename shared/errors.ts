@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly param: string | null = null,
+    // sent as Retry-After: a 503 or 429 the client should try again after
+    readonly retryAfterSeconds?: number,
   ) {
     super(message)
   }

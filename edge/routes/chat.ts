@@ -8,6 +8,7 @@ import { z } from 'zod'
 import type { Database } from '../../shared/db/database.ts'
 import { runs } from '../../shared/db/schema.ts'
 import { newId } from '../../shared/ids.ts'
+import { serviceFault } from '../../shared/faults.ts'
 import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../../shared/agents.ts'
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
@@ -78,7 +79,7 @@ function eventField(event: AgentEvent) {
 
 export function chatRoutes(db: Database, agents: AgentService | undefined, config: ChatConfig) {
   const available = () => {
-    if (!agents) throw new ApiError(503, 'agent_unavailable', 'No agent runs behind this edge: serve the chat API from `npm start` (a worker with the model engine)')
+    if (!agents) throw new ApiError(503, 'agent_unavailable', 'No agent runs behind this edge: set PROMPT_R1_WORKER_TOKEN to send chats to GPU workers, or serve the chat API from `npm start`')
     return agents
   }
 
@@ -149,15 +150,29 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
         })
       }
 
+      // the run starts before the stream: a refusal (every worker busy, none live) is the HTTP status;
+      // its steps wait in `early` only until the stream is open
+      const early: AgentEvent[] = []
+      let send: ((event: AgentEvent) => void) | null = null
+      let accept!: () => void
+      const accepted = new Promise<void>((resolve) => { accept = resolve })
+      const running = service.run({ ...request, onAccepted: accept, onEvent: (event) => (send ? send(event) : early.push(event)) })
+      running.catch(() => {}) // awaited in the stream; this only keeps an early failure from counting as unhandled
+      try {
+        await Promise.race([accepted, running])
+      } catch (error) {
+        clearTimeout(deadline)
+        throw timedOut() ?? (error instanceof ApiError || serviceFault(error) ? error : new ApiError(502, 'agent_failed', (error as Error).message))
+      }
+
       return streamSSE(c, async (stream) => {
         stream.onAbort(() => abort.abort(new Error('the client went away')))
         await stream.writeSSE({ data: chunk(id, created, body.model, { role: 'assistant', content: '' }) })
         const writes: Promise<void>[] = []
         try {
-          const run = await service.run({
-            ...request,
-            onEvent: (event) => { writes.push(stream.writeSSE({ data: chunk(id, created, body.model, {}, { prompt_r1: eventField(event) }) })) },
-          })
+          send = (event) => { writes.push(stream.writeSSE({ data: chunk(id, created, body.model, {}, { prompt_r1: eventField(event) }) })) }
+          early.splice(0).forEach(send)
+          const run = await running
           await Promise.all(writes)
           await record(run)
           await stream.writeSSE({ data: chunk(id, created, body.model, { content: run.answer }) })

@@ -109,10 +109,21 @@ export const runs = pgTable('runs', {
   createdAt: createdAt(),
 }, (t) => [index('runs_project_created').on(t.projectId, t.createdAt)])
 
+// A worker process: the job kinds it leases and, when it serves chat, where the edge reaches it.
+// `inference_seen_at` is kept fresh by the inference server's own heartbeat (a long training job
+// holds the job loop, not the server), and is cleared when the server stops.
 export const workers = pgTable('workers', {
   id: text('id').primaryKey(),
   hostname: text('hostname').notNull(),
   kinds: jsonb('kinds').$type<string[]>().notNull(),
   startedAt: createdAt(),
   lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  // the base URL of its inference endpoint; null: it serves no chat
+  address: text('address'),
+  // the agents it serves by name, and the merged checkpoints it has loaded
+  models: jsonb('models').$type<string[]>().notNull().default([]),
+  slots: integer('slots').notNull().default(0),
+  freeSlots: integer('free_slots').notNull().default(0),
+  provider: text('provider'),
+  inferenceSeenAt: timestamp('inference_seen_at', { withTimezone: true }),
 })

@@ -205,6 +205,7 @@ describePostgres('the API under bad input, faults and stalls', () => {
       models: async () => [{ id: 'agent', created: 0, ownedBy: 'test' }],
       hasModel: async () => true,
       run: async (request) => {
+        request.onAccepted?.()
         const environment = new OpenAIEnvironment({ ...request.environment, policy: { allowLoopback: true }, timeoutMs: 120_000 })
         await environment.complete([{ role: 'user', content: request.question }], request.signal)
         throw new Error('unreachable: the environment never answers')
