@@ -31,15 +31,18 @@ async function main() {
     dispatcher: { jobQueued: () => models?.wake() },
   })
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    console.log(`Prompt-R1 platform listening on http://${config.host}:${info.port}`)
-    console.log(`  dashboard: http://${config.host}:${info.port}/dashboard`)
-    console.log(`  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${models?.kinds.length ? models.kinds.join(', ') : 'off'}`)
-    if (onWorkers) console.log('  chat: on the GPU workers that advertise an inference endpoint in the workers table')
-    else console.log(`  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
-      + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`)
-    if (generatedAdminKey) {
-      console.log(`  admin API key (shown once; store it now): ${generatedAdminKey}`)
-    }
+    const base = `http://${config.host}:${info.port}`
+    // One write: a reader that waits for the URL (a test, a supervisor's log) sees the whole banner.
+    console.log([
+      `Prompt-R1 platform listening on ${base}`,
+      `  dashboard: ${base}/dashboard`,
+      `  database: ${database.driver}, blob store: ${blobs.kind}, in-process worker: ${models?.kinds.length ? models.kinds.join(', ') : 'off'}`,
+      onWorkers
+        ? '  chat: on the GPU workers that advertise an inference endpoint in the workers table'
+        : `  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
+          + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`,
+      ...(generatedAdminKey ? [`  admin API key (shown once; store it now): ${generatedAdminKey}`] : []),
+    ].join('\n'))
   })
   return async () => {
     console.log('Shutting down...')
