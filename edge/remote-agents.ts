@@ -14,12 +14,29 @@ import { ApiError } from '../shared/errors.ts'
 
 const isCheckpointId = (model: string) => /^ckpt-[A-Za-z0-9]+$/.test(model)
 const RETRY_AFTER_SECONDS = 5
+// How long one read of the workers table serves the chats that arrive after it. Workers advertise
+// every heartbeat (seconds) and a stale choice costs only a failover, while a read per chat was the
+// largest part of the edge's own work under load (bench/edge-hop.ts).
+const WORKER_LIST_TTL_MS = 1000
 
 export class RemoteAgents implements AgentService {
+  private workerList?: { readAt: number; workers: Promise<LiveWorker[]> }
+
   constructor(private readonly deps: { db: Database; token: string; staleMs: number; fetch?: typeof fetch }) {}
 
+  private liveWorkers(): Promise<LiveWorker[]> {
+    const now = Date.now()
+    if (!this.workerList || now - this.workerList.readAt > WORKER_LIST_TTL_MS) {
+      const workers = liveInferenceWorkers(this.deps.db, this.deps.staleMs)
+      // a failed read is not kept: the next chat asks the database again
+      workers.catch(() => { if (this.workerList?.workers === workers) this.workerList = undefined })
+      this.workerList = { readAt: now, workers }
+    }
+    return this.workerList.workers
+  }
+
   private async live(): Promise<LiveWorker[]> {
-    const live = await liveInferenceWorkers(this.deps.db, this.deps.staleMs)
+    const live = await this.liveWorkers()
     if (!live.length) {
       throw new ApiError(503, 'no_worker_available', 'No GPU worker is serving chat right now: start one (`npm run worker` with PROMPT_R1_WORKER_TOKEN) or try again shortly', null, RETRY_AFTER_SECONDS)
     }
@@ -28,7 +45,7 @@ export class RemoteAgents implements AgentService {
 
   /** The agents the live workers serve by name, then the project's merged checkpoints, newest first. */
   async models(projectId: string): Promise<AgentModel[]> {
-    const live = await liveInferenceWorkers(this.deps.db, this.deps.staleMs)
+    const live = await this.liveWorkers()
     const now = Math.floor(Date.now() / 1000)
     const served = [...new Set(live.flatMap((w) => w.models.filter((m) => !isCheckpointId(m))))]
       .map((id) => ({ id, created: now, ownedBy: 'prompt-r1' }))
