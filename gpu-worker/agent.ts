@@ -13,13 +13,12 @@ import {
   ChatTokenizer, type Environment, OpenAIEnvironment, type Policy, PROTOCOLS, type ProtocolOptions,
   runEpisodes, userContentForQuestion,
 } from '../shared/protocol/index.ts'
-import { Generator } from './engine/generate.ts'
+import { type AgentRuntime, loadAgentRuntime } from './engine/agent-runtime.ts'
+import type { ModelSource } from './engine/checkpoint.ts'
 import { EnginePolicy } from './engine/policy.ts'
-import { Engine } from './engine/session.ts'
 
 export interface ServedModel { name: string; source: string }
 
-interface LoadedAgent { generator: Generator; tokenizer: ChatTokenizer }
 
 // One question, one episode: the protocol's runner with the request's protocol, its steps turned
 // into AgentEvents as they happen.
@@ -67,7 +66,7 @@ export function localAgentsFor(config: Config, db: Database, blobs: BlobStore): 
 }
 
 export class LocalAgents implements ServedAgents {
-  private readonly loaded = new Map<string, Promise<LoadedAgent>>()
+  private readonly loaded = new Map<string, Promise<AgentRuntime>>()
   private readonly startedAt = Math.floor(Date.now() / 1000)
 
   constructor(private readonly deps: {
@@ -118,7 +117,7 @@ export class LocalAgents implements ServedAgents {
   }
 
   // The default agent by name, or a merged checkpoint of the caller's project by id.
-  private async agentFor(projectId: string, model: string): Promise<LoadedAgent | undefined> {
+  private async agentFor(projectId: string, model: string): Promise<AgentRuntime | undefined> {
     const { defaultModel, db, blobs } = this.deps
     if (defaultModel && model === defaultModel.name) return this.load(`default:${model}`, () => defaultModel.source)
     if (!/^ckpt-[A-Za-z0-9]+$/.test(model)) return undefined
@@ -128,13 +127,10 @@ export class LocalAgents implements ServedAgents {
     return this.load(model, () => ({ store: blobs, prefix: dirname(merged[0].blobKey) }))
   }
 
-  private load(key: string, source: () => Parameters<typeof Engine.load>[0]): Promise<LoadedAgent> {
+  private load(key: string, source: () => ModelSource): Promise<AgentRuntime> {
     let agent = this.loaded.get(key)
     if (!agent) {
-      agent = Engine.load(source(), { ...this.deps.engine, cacheDir: this.deps.cacheDir }).then(async (engine) => ({
-        generator: new Generator(engine, { maxCacheBytes: this.deps.engine.maxCacheBytes }),
-        tokenizer: await ChatTokenizer.fromFolder(engine.checkpoint.dir),
-      }))
+      agent = loadAgentRuntime(source(), this.deps.engine, { cacheDir: this.deps.cacheDir })
       // a failed load is not cached: the next request tries again
       agent.catch(() => this.loaded.delete(key))
       this.loaded.set(key, agent)

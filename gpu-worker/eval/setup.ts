@@ -10,12 +10,10 @@ import { sha256Hex } from '../../shared/ids.ts'
 import { type EvaluationConfig, evalAgentSettings } from '../../shared/job-config.ts'
 import { type OutboundPolicy, checkResolvedHost } from '../../shared/outbound-fetch.ts'
 import { OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
-import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { describeDatasets } from '../../shared/eval/rows.ts'
-import { type ModelSource, resolveCheckpoint } from '../engine/checkpoint.ts'
-import { Generator } from '../engine/generate.ts'
+import { loadAgentRuntime } from '../engine/agent-runtime.ts'
+import type { ModelSource } from '../engine/checkpoint.ts'
 import { EnginePolicy } from '../engine/policy.ts'
-import { Engine } from '../engine/session.ts'
 import type { EvalAgent, EvalDataset } from './run.ts'
 
 export async function loadEvalDatasets(
@@ -81,11 +79,9 @@ export async function loadAgent(
   // signal: a cancelled job or an interrupted CLI stops generating at once, not after the turn
   options: { batchSize: number; engine: EngineSettings; cacheDir?: string; signal?: AbortSignal },
 ): Promise<LoadedAgent> {
-  const folder = options.cacheDir ? await resolveCheckpoint(source, options.cacheDir) : await resolveCheckpoint(source)
-  const engine = await Engine.load(folder, { ...options.engine, cacheDir: options.cacheDir })
-  const tokenizer = await ChatTokenizer.fromFolder(folder)
+  const { engine, generator, tokenizer } = await loadAgentRuntime(source, options.engine, { cacheDir: options.cacheDir, maxBatch: options.batchSize })
   const settings = evalAgentSettings(config)
-  const policy = new EnginePolicy(new Generator(engine, { maxBatch: options.batchSize, maxCacheBytes: options.engine.maxCacheBytes }), {
+  const policy = new EnginePolicy(generator, {
     temperature: settings.temperature, topP: settings.topP, topK: config.top_k, seed: config.seed, signal: options.signal,
   })
   return {

@@ -16,7 +16,7 @@ import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
 import type { EngineSettings } from '../../shared/config.ts'
 import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import type { Checkpoint } from '../engine/checkpoint.ts'
-import { Generator } from '../engine/generate.ts'
+import { agentRuntimeOn } from '../engine/agent-runtime.ts'
 import { EnginePolicy } from '../engine/policy.ts'
 import { seededRandom } from '../engine/sampling.ts'
 import { Engine } from '../engine/session.ts'
@@ -182,10 +182,10 @@ export class GrpoTrainer {
 
   /** Plays episodes of `rows` with the current policy; temperature 1 (training) or greedy (validation). */
   async rollout(rows: DatasetRow[], step: number, greedy: boolean) {
-    const generator = new Generator(this.rollouts, { maxCacheBytes: this.input.options.engine.maxCacheBytes })
+    const { generator, tokenizer } = agentRuntimeOn(this.rollouts, this.input.tokenizer, this.input.options.engine)
     const policy = new EnginePolicy(generator, greedy ? { temperature: 0 } : { temperature: 1, topP: 1, seed: stepSeed(this.input.options.seed, 2, step) })
     return runEpisodes({
-      policy, environment: this.input.environment, tokenizer: this.input.tokenizer,
+      policy, environment: this.input.environment, tokenizer,
       userContents: rows.map((r) => r.content), options: this.input.options.protocol, signal: this.input.signal,
     })
   }
