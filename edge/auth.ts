@@ -2,21 +2,32 @@
 // admin key also manages its own project's keys; a superuser key (the operator's) manages the keys
 // of every project.
 import type { MiddlewareHandler } from 'hono'
-import { findKeyBySecret } from '../shared/db/api-keys.ts'
+import { type ApiKey, findKeyById, findKeyBySecret } from '../shared/db/api-keys.ts'
 import type { Database } from '../shared/db/database.ts'
 import { ApiError } from '../shared/errors.ts'
+import { ID_PATTERN } from './routes/common.ts'
+import { checkSignedLink, signedKeyId } from './signed-links.ts'
 
 export interface Principal { keyId: string; projectId: string; isAdmin: boolean; isSuperuser: boolean }
 
 export type AuthEnv = { Variables: { principal: Principal } }
 
+// A request carries a Bearer key, or (a GET only) is a signed link the API handed out (signed-links.ts).
 export function requireApiKey(db: Database): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization')
-    if (!header) throw new ApiError(401, 'missing_api_key', "No API key given: send 'Authorization: Bearer <key>'")
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    if (!match) throw new ApiError(401, 'invalid_api_key', "The Authorization header must be 'Bearer <key>'")
-    const key = await findKeyBySecret(db, match[1])
+    const url = new URL(c.req.url)
+    let key: ApiKey | undefined
+    const linkKeyId = header || c.req.method !== 'GET' ? null : signedKeyId(url)
+    if (linkKeyId !== null) {
+      key = ID_PATTERN.test(linkKeyId) ? await findKeyById(db, linkKeyId) : undefined
+      await checkSignedLink(url, key)
+    } else {
+      if (!header) throw new ApiError(401, 'missing_api_key', "No API key given: send 'Authorization: Bearer <key>'")
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+      if (!match) throw new ApiError(401, 'invalid_api_key', "The Authorization header must be 'Bearer <key>'")
+      key = await findKeyBySecret(db, match[1])
+    }
     if (!key) throw new ApiError(401, 'invalid_api_key', 'Incorrect API key provided')
     if (key.revokedAt) throw new ApiError(401, 'revoked_api_key', `The API key ${key.prefix}... was revoked`)
     c.set('principal', { keyId: key.id, projectId: key.projectId, isAdmin: key.isAdmin || key.isSuperuser, isSuperuser: key.isSuperuser })

@@ -7,12 +7,11 @@
 import {
   AGENT_RUN_PATH, type AgentModel, type AgentRequest, type AgentRun, type AgentRunBody, type AgentRunLine, type AgentService,
 } from '../shared/agents.ts'
-import { listMergedCheckpoints } from '../shared/db/checkpoints.ts'
+import { checkpointIdOf, checkpointModels, servableCheckpoint } from '../shared/db/checkpoints.ts'
 import type { Database } from '../shared/db/database.ts'
 import { type LiveWorker, liveInferenceWorkers } from '../shared/db/workers.ts'
 import { ApiError } from '../shared/errors.ts'
 
-const isCheckpointId = (model: string) => /^ckpt-[A-Za-z0-9]+$/.test(model)
 const RETRY_AFTER_SECONDS = 5
 // How long one read of the workers table serves the chats that arrive after it. Workers advertise
 // every heartbeat (seconds) and a stale choice costs only a failover, while a read per chat was the
@@ -47,26 +46,26 @@ export class RemoteAgents implements AgentService {
   async models(projectId: string): Promise<AgentModel[]> {
     const live = await this.liveWorkers()
     const now = Math.floor(Date.now() / 1000)
-    const served = [...new Set(live.flatMap((w) => w.models.filter((m) => !isCheckpointId(m))))]
+    const served = [...new Set(live.flatMap((w) => w.models.filter((m) => !checkpointIdOf(m))))]
       .map((id) => ({ id, created: now, ownedBy: 'prompt-r1' }))
-    const merged = (await listMergedCheckpoints(this.deps.db, projectId)).filter((c) => c.files.merged?.length)
-      .map((c) => ({ id: c.id, created: Math.floor(c.createdAt.getTime() / 1000), ownedBy: projectId }))
-    return [...served, ...merged]
+    return [...served, ...await checkpointModels(this.deps.db, projectId)]
   }
 
   async hasModel(projectId: string, model: string): Promise<boolean> {
     const live = await this.live()
-    if (live.some((w) => w.models.includes(model) && !isCheckpointId(model))) return true
-    return isCheckpointId(model) && (await listMergedCheckpoints(this.deps.db, projectId)).some((c) => c.id === model && c.files.merged?.length)
+    if (checkpointIdOf(model)) return (await servableCheckpoint(this.deps.db, projectId, model)) !== undefined
+    return live.some((w) => w.models.includes(model))
   }
 
   async run(request: AgentRequest): Promise<AgentRun> {
     const { signal, onEvent, onAccepted, ...rest } = request
     const body: AgentRunBody = rest
-    const holds = (w: LiveWorker) => w.models.includes(request.model)
+    // workers advertise the checkpoints they hold by id, whichever name the chat used
+    const checkpointId = checkpointIdOf(request.model)
+    const holds = (w: LiveWorker) => w.models.includes(checkpointId ?? request.model)
     // holders first; among them and among the rest, the most free slots first (the query's order).
     // An agent served by name runs only where it is configured; any worker can load a checkpoint.
-    const candidates = (await this.live()).filter((w) => isCheckpointId(request.model) || holds(w))
+    const candidates = (await this.live()).filter((w) => checkpointId || holds(w))
       .sort((a, b) => Number(holds(b)) - Number(holds(a)))
     let busy = 0
     for (const worker of candidates) {

@@ -7,7 +7,7 @@ import type { ServedAgents } from './inference-server.ts'
 import { checkResolvedHost } from '../shared/outbound-fetch.ts'
 import type { BlobStore } from '../shared/blob/store.ts'
 import type { Config, EngineSettings } from '../shared/config.ts'
-import { getCheckpoint, listMergedCheckpoints } from '../shared/db/checkpoints.ts'
+import { checkpointModels, servableCheckpoint } from '../shared/db/checkpoints.ts'
 import type { Database } from '../shared/db/database.ts'
 import {
   ChatTokenizer, type Environment, OpenAIEnvironment, type Policy, PROTOCOLS, type ProtocolOptions,
@@ -84,9 +84,7 @@ export class LocalAgents implements ServedAgents {
   async models(projectId: string): Promise<AgentModel[]> {
     const { defaultModel, db } = this.deps
     const served = defaultModel ? [{ id: defaultModel.name, created: this.startedAt, ownedBy: 'prompt-r1' }] : []
-    const merged = (await listMergedCheckpoints(db, projectId)).filter((c) => c.files.merged?.length)
-      .map((c) => ({ id: c.id, created: Math.floor(c.createdAt.getTime() / 1000), ownedBy: projectId }))
-    return [...served, ...merged]
+    return [...served, ...await checkpointModels(db, projectId)]
   }
 
   /** The agent served by name and the merged checkpoints loaded (or loading) now. */
@@ -116,15 +114,15 @@ export class LocalAgents implements ServedAgents {
     return answerQuestion({ policy, tokenizer: agent.tokenizer, environment, question: request.question, options, signal: request.signal, onEvent: request.onEvent })
   }
 
-  // The default agent by name, or a merged checkpoint of the caller's project by id.
+  // The default agent by name, or a merged checkpoint of the caller's project by id or fine-tuned
+  // name (loaded once under its id, whichever name a chat uses).
   private async agentFor(projectId: string, model: string): Promise<AgentRuntime | undefined> {
     const { defaultModel, db, blobs } = this.deps
     if (defaultModel && model === defaultModel.name) return this.load(`default:${model}`, () => defaultModel.source)
-    if (!/^ckpt-[A-Za-z0-9]+$/.test(model)) return undefined
-    const checkpoint = await getCheckpoint(db, projectId, model)
-    const merged = checkpoint?.files.merged
-    if (!merged?.length) return undefined
-    return this.load(model, () => ({ store: blobs, prefix: dirname(merged[0].blobKey) }))
+    const checkpoint = await servableCheckpoint(db, projectId, model)
+    if (!checkpoint) return undefined
+    const merged = checkpoint.files.merged!
+    return this.load(checkpoint.id, () => ({ store: blobs, prefix: dirname(merged[0].blobKey) }))
   }
 
   private load(key: string, source: () => ModelSource): Promise<AgentRuntime> {

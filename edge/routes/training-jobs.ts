@@ -6,7 +6,7 @@ import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
 import { isPublishedDataset } from '../../datasets/registry.ts'
-import { getCheckpoint, listCheckpoints, type Checkpoint } from '../../shared/db/checkpoints.ts'
+import { getCheckpoint, listCheckpoints } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
 import { createTrainingJobBody, trajectoriesPrefix, trajectoryKey, trajectoryStep } from '../../shared/job-config.ts'
 import type { AuthEnv } from '../auth.ts'
@@ -16,6 +16,7 @@ import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
 import { readJson, readQuery } from '../request.ts'
 import { list, pageQuery, unixSeconds } from './common.ts'
+import { toCheckpointObject } from './checkpoints.ts'
 import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
 
 export interface WorkerDispatcher {
@@ -52,24 +53,12 @@ export function toJobObject(job: Job) {
     suffix: config.suffix ?? null,
     metadata: config.metadata ?? null,
     error: job.error ?? null,
-    fine_tuned_model: (job.result?.merged_checkpoint_id as string | undefined) ?? null,
+    // the merged model's name for chat; jobs from before names had only the checkpoint's id
+    fine_tuned_model: (job.result?.fine_tuned_model ?? job.result?.merged_checkpoint_id ?? null) as string | null,
     result: job.result ?? null,
     attempt: job.attempt,
     max_attempts: job.maxAttempts,
     organization_id: job.projectId,
-  }
-}
-
-function toCheckpointObject(checkpoint: Checkpoint) {
-  return {
-    id: checkpoint.id,
-    object: 'fine_tuning.job.checkpoint',
-    fine_tuning_job_id: checkpoint.jobId,
-    step_number: checkpoint.step,
-    kind: checkpoint.kind,
-    formats: Object.keys(checkpoint.files),
-    metrics: checkpoint.metrics ?? {},
-    created_at: unixSeconds(checkpoint.createdAt),
   }
 }
 

@@ -100,7 +100,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
       }
       return files
     }
-    let lastCheckpoint: string | null = null
+    let finalCheckpoint = null as { id: string; modelName: string | null } | null
     const trainer = await GrpoTrainer.create({
       base, tokenizer: await ChatTokenizer.fromFolder(base.dir), environment, data, validation, options: grpo,
       workDir, checkpoints: { store: blobs, prefix: `${prefix}/state` }, signal,
@@ -124,9 +124,10 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
         }
         rmSync(out, { recursive: true, force: true })
         const kind = final ? 'merged' : lora ? 'adapter' : 'full'
-        const row = await insertCheckpoint(db, { projectId: job.projectId, jobId: job.id, step, kind, files, metrics: finite(metrics) })
+        const row = await insertCheckpoint(db, { projectId: job.projectId, jobId: job.id, step, kind, files, metrics: finite(metrics) },
+          final ? { base: config.model!, suffix: config.suffix } : undefined)
         await event({ level: 'info', type: 'message', message: `Checkpoint ${row.id} at step ${step}`, data: { checkpoint_id: row.id, step } })
-        if (final) lastCheckpoint = row.id
+        if (final) finalCheckpoint = row
       },
     })
     try {
@@ -136,7 +137,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
       await trainer.dispose()
       rmSync(workDir, { recursive: true, force: true })
     }
-    return { result: { steps_completed: trainer.step, merged_checkpoint_id: lastCheckpoint } }
+    return { result: { steps_completed: trainer.step, merged_checkpoint_id: finalCheckpoint?.id ?? null, fine_tuned_model: finalCheckpoint?.modelName ?? null } }
   }
 }
 

@@ -37,6 +37,11 @@ export async function findKeyBySecret(db: Database, secret: string): Promise<Api
   return key
 }
 
+export async function findKeyById(db: Database, id: string): Promise<ApiKey | undefined> {
+  const [key] = await db.select().from(apiKeys).where(eq(apiKeys.id, id))
+  return key
+}
+
 // `projectId`: that project's keys only; undefined: every project's (a superuser's view)
 export async function listApiKeys(db: Database, projectId?: string): Promise<ApiKey[]> {
   return db.select().from(apiKeys).where(projectId === undefined ? undefined : eq(apiKeys.projectId, projectId))

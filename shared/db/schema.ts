@@ -79,9 +79,11 @@ export const checkpoints = pgTable('checkpoints', {
   kind: text('kind').$type<'adapter' | 'full' | 'merged'>().notNull(),
   // the downloadable file sets by format ('merged', 'adapter', 'gguf')
   files: jsonb('files').$type<Record<string, CheckpointFile[]>>().notNull(),
+  // a merged checkpoint's name as a chat model, OpenAI's form: ft:<base>:<project>[:<suffix>]:<id>
+  modelName: text('model_name'),
   metrics: jsonb('metrics').$type<Record<string, number>>(),
   createdAt: createdAt(),
-}, (t) => [index('checkpoints_job').on(t.jobId, t.step)])
+}, (t) => [index('checkpoints_job').on(t.jobId, t.step), index('checkpoints_project_created').on(t.projectId, t.createdAt, t.id)])
 
 export const files = pgTable('files', {
   id: text('id').primaryKey(),

@@ -2,6 +2,10 @@
 // and watch its curve, a validation message next to its field, a checkpoint download, cancel, a tiny
 // GRPO training job with its reward curve and a step's trajectories, a playground exchange, and an
 // evaluation with its table, chart and trajectories. Screenshots go to test-artifacts/browser/.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
@@ -89,7 +93,7 @@ describeBrowser('the dashboard', () => {
     await expect(row.locator('.progress-label').textContent()).resolves.toBe('100% · 12')
   })
 
-  it('downloads a checkpoint\'s merged and adapter files with the key', async () => {
+  it('downloads a checkpoint\'s merged and adapter files as one tar each, by a signed link', async () => {
     const weights = new Uint8Array(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256))
     const files: Record<string, { path: string; blobKey: string; bytes: number; sha256: string }[]> = {}
     for (const [format, name] of [['merged', 'model.safetensors'], ['adapter', 'adapter_model.safetensors']]) {
@@ -104,10 +108,12 @@ describeBrowser('the dashboard', () => {
       const downloaded = page.waitForEvent('download')
       await page.getByRole('button', { name: `Download ${format} checkpoint ${checkpoint.id}` }).click()
       const download = await downloaded
-      expect(download.suggestedFilename()).toBe(format === 'merged' ? 'model.safetensors' : 'adapter_model.safetensors')
-      const chunks: Buffer[] = []
-      for await (const chunk of (await download.createReadStream())) chunks.push(chunk as Buffer)
-      expect(new Uint8Array(Buffer.concat(chunks))).toEqual(weights)
+      expect(download.suggestedFilename()).toBe(`${checkpoint.id}-${format}.tar`)
+      const saved = join(mkdtempSync(join(tmpdir(), 'browser-download-')), download.suggestedFilename())
+      await download.saveAs(saved)
+      const name = format === 'merged' ? 'model.safetensors' : 'adapter_model.safetensors'
+      expect(execFileSync('tar', ['-tf', saved], { encoding: 'utf8' }).trim()).toBe(`${checkpoint.id}-${format}/${name}`)
+      expect(new Uint8Array(execFileSync('tar', ['-xOf', saved]))).toEqual(weights)
     }
     await screenshot(page, '04-checkpoints')
   })

@@ -155,6 +155,7 @@ describePostgres('the bad-input corpus over every route', () => {
       ['GET', '/v1/training/jobs/:job/events'], ['GET', '/v1/training/jobs/:job/trajectories/:id'], ['GET', '/v1/training/jobs/:job/checkpoints'],
       ['GET', '/v1/evaluations/:eval/results'], ['GET', '/v1/evaluations/:eval/events'],
       ['GET', '/v1/checkpoints/:checkpoint/download'], ['GET', '/v1/checkpoints/:checkpoint/files/:id/m.bin'], ['GET', '/v1/checkpoints/:checkpoint/files/merged/:id'],
+      ['GET', '/v1/checkpoints'], ['GET', '/v1/checkpoints/:id'], ['GET', '/v1/checkpoints/:id/archive'], ['GET', '/v1/checkpoints/:checkpoint/archive'],
     ]
     let sent = 0
     for (const [method, template] of templates) {
@@ -183,6 +184,15 @@ describePostgres('the bad-input corpus over every route', () => {
         const response = await send(method, path, { authorization, body: method === 'POST' ? '{}' : undefined })
         expectClean(`${method} ${path} with ${JSON.stringify(authorization.slice(0, 30))}`, response)
         expect(response.status, `${method} ${path} with ${JSON.stringify(authorization.slice(0, 30))}`).toBe(401)
+      }
+    }
+    // links that pretend to be signed (signed-links.ts), with no key at all
+    const forged = ['?signature=', '?signature=zz', '?signature=00&key_id=%00', `?signature=00&key_id=${ids.keyOfB}&expires=1e309`, `?format=merged&key_id=${revoked.json.id}&expires=99999999999&signature=${'0'.repeat(64)}`]
+    for (const path of ['/v1/training/jobs', `/v1/checkpoints/${own.checkpoint}/archive`, `/v1/checkpoints/${ids.checkpointOfB}/archive`]) {
+      for (const query of forged) {
+        const response = await send('GET', path + query, { key: null })
+        expectClean(`GET ${path}${query}`, response)
+        expect(response.status, `GET ${path}${query}`).toBe(401)
       }
     }
   })

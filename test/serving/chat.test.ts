@@ -174,22 +174,26 @@ describePostgres('POST /v1/chat/completions', () => {
     expect(await ask({ protocol: 'batch-inference' })).toBe(tokenizer.encode(oneMessageFirstTurnText(content)).length)
   })
 
-  it('serves a project\'s merged checkpoint by its id, from the blob store, to that project only', async () => {
+  it('serves a project\'s merged checkpoint by its fine-tuned name or its id, from the blob store, to that project only', async () => {
     const files = []
     for (const name of readdirSync(agentDir)) {
       const blobKey = `projects/serving/checkpoints/ckpt-merged/merged/${name}`
       files.push({ path: name, blobKey, ...(await blobs.put(blobKey, new Uint8Array(readFileSync(join(agentDir, name))))) })
     }
     const job = await createJob(database.db, { projectId: 'serving', kind: 'train', config: {}, maxAttempts: 3 })
-    const checkpoint = await insertCheckpoint(database.db, { projectId: 'serving', jobId: job.id, step: 1, kind: 'merged', files: { merged: files } })
-    const ask = { model: checkpoint.id, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }], environment: environment() }
-    const response = await post(ask)
-    expect(response.status).toBe(200)
-    expect(((await response.json()) as any).model).toBe(checkpoint.id)
-    expect((await post(ask, otherKey)).status).toBe(404)
-    // listed as a model of its project only, after the served agent
+    const checkpoint = await insertCheckpoint(database.db, { projectId: 'serving', jobId: job.id, step: 1, kind: 'merged', files: { merged: files } }, { base: 'hf:Qwen/Qwen3-0.6B', suffix: 'chat' })
+    expect(checkpoint.modelName).toBe(`ft:Qwen3-0.6B:serving:chat:${checkpoint.id}`)
+    for (const model of [checkpoint.modelName!, checkpoint.id]) {
+      const ask = { model, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }], environment: environment() }
+      const response = await post(ask)
+      expect(response.status).toBe(200)
+      expect(((await response.json()) as any).model).toBe(model)
+      expect((await post(ask, otherKey)).status).toBe(404)
+    }
+    expect((await post({ model: `ft:Qwen3-0.6B:serving:other:${checkpoint.id}`, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }], environment: environment() })).status).toBe(404)
+    // listed under its fine-tuned name, as a model of its project only, after the served agent
     const models = async (secret: string) => ((await (await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as any).data
-    expect((await models(key)).map((m: any) => [m.id, m.owned_by])).toEqual([[agentName, 'prompt-r1'], [checkpoint.id, 'serving']])
+    expect((await models(key)).map((m: any) => [m.id, m.owned_by])).toEqual([[agentName, 'prompt-r1'], [checkpoint.modelName, 'serving']])
     expect((await models(otherKey)).map((m: any) => m.id)).toEqual([agentName])
   })
 

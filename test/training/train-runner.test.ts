@@ -1,6 +1,7 @@
 // The `train` job runner against a real database and blob store: metrics events per step,
 // checkpoint rows with downloadable files, cancellation at a step boundary (as a lost worker), and a
 // later attempt that resumes after the last checkpoint and ends with the merged checkpoint.
+import { basename } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { TEST_ENGINE, TEST_MODEL_FOLDERS } from '../helpers/engine.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
@@ -34,7 +35,7 @@ describePostgres('train runner', () => {
     const job = await createJob(db, {
       projectId: 'p', kind: 'train', maxAttempts: 3,
       config: {
-        model, training_file: 'file-train', seed: 1,
+        model, training_file: 'file-train', seed: 1, suffix: 'runner-test',
         method: { type: 'grpo', grpo: { hyperparameters: {
           steps: 3, group_size: 2, prompts_per_step: 1, updates_per_step: 1, checkpoint_every: 1, learning_rate: 1e-3,
           lora_rank: 2, lora_alpha: 4, lora_targets: 'q,v', micro_batch_tokens: 64,
@@ -65,6 +66,10 @@ describePostgres('train runner', () => {
     expect(page.data.map((c) => [c.step, c.kind])).toEqual([[3, 'merged'], [2, 'adapter'], [1, 'adapter']])
     const final = page.data[0]
     expect(second.result?.merged_checkpoint_id).toBe(final.id)
+    // named as OpenAI names a fine-tuned model: base folder's name, project, suffix, id
+    expect(second.result?.fine_tuned_model).toBe(`ft:${basename(model)}:p:runner-test:${final.id}`)
+    expect(final.modelName).toBe(second.result?.fine_tuned_model)
+    expect(page.data[1].modelName).toBeNull()
     expect(final.files.merged.map((f) => f.path)).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
     expect(final.files.adapter.map((f) => f.path)).toEqual(['adapter_config.json', 'adapter_model.safetensors'])
     expect(await blobs.size(final.files.merged[2].blobKey)).toBe(final.files.merged[2].bytes)

@@ -81,18 +81,24 @@ export function apiKit() {
    * as a blob; presigned URLs (S3) need nothing and are opened directly.
    */
   async function download(url: string, filename: string) {
+    const sameOrigin = new URL(url, location.href).origin === location.origin
+    if (!sameOrigin) return follow(url, filename)
+    const objectUrl = URL.createObjectURL(await (await send('GET', url)).blob())
+    follow(objectUrl, filename)
+    setTimeout(() => URL.revokeObjectURL(objectUrl), 60_000)
+  }
+
+  /** Saves what a URL that carries its own credential (presigned, or signed by this API) points at. */
+  function follow(url: string, filename: string) {
     const link = document.createElement('a')
     link.download = filename
-    const sameOrigin = new URL(url, location.href).origin === location.origin
-    if (sameOrigin) link.href = URL.createObjectURL(await (await send('GET', url)).blob())
-    else link.href = url
+    link.href = url
     document.body.appendChild(link)
     link.click()
     link.remove()
-    if (sameOrigin) setTimeout(() => URL.revokeObjectURL(link.href), 60_000)
   }
 
-  return { ApiError, key, setKey, forgetKey, get, post, text, eventsAfter, serverSentEvents, download }
+  return { ApiError, key, setKey, forgetKey, get, post, text, eventsAfter, serverSentEvents, download, follow }
 }
 
 export type Api = ReturnType<typeof apiKit>

@@ -42,8 +42,9 @@ export function jobViews(kit: Kit) {
     const message = byId('job-message')
     button.disabled = true
     try {
+      // one tar by a signed link: the browser streams it to disk, however large the checkpoint
       const download = await api.get(`/v1/checkpoints/${id}/download?format=${format}`)
-      for (const file of download.files) await api.download(file.url, file.path.split('/').pop())
+      api.follow(download.archive.url, download.archive.filename)
       message.textContent = ''
     } catch (error) {
       message.textContent = (error as Error).message
