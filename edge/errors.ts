@@ -5,7 +5,7 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { z } from 'zod'
 import { BlobKeyError } from '../shared/blob/store.ts'
-import { ApiError } from '../shared/errors.ts'
+import { ApiError, type ErrorDetail } from '../shared/errors.ts'
 import { RETRY_AFTER_SECONDS, faultMessage, serviceFault } from '../shared/faults.ts'
 import { describeFault } from '../shared/log.ts'
 
@@ -13,13 +13,19 @@ import { describeFault } from '../shared/log.ts'
 export const notFound = (what: string, id: string, param: string | null = null) =>
   new ApiError(404, 'not_found', `No ${what} found with id '${id}'`, param)
 
-export function errorBody(code: string, message: string, param: string | null = null) {
-  return { error: { code, message, param } }
+export function errorBody(code: string, message: string, param: string | null = null, details?: ErrorDetail[]) {
+  return { error: { code, message, param, ...(details ? { details } : {}) } }
+}
+
+// Every issue of the body, so that a form can mark all its wrong fields at once.
+export function fromZodError(error: z.ZodError, input: unknown): ApiError {
+  return ApiError.ofAll(error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
+    ? issue.keys.map((key) => fromZodIssue({ ...issue, keys: [key] }, input))
+    : [fromZodIssue(issue, input)]))
 }
 
 // `input` is what was validated: zod 4 does not say whether a failing field was absent.
-export function fromZodError(error: z.ZodError, input: unknown): ApiError {
-  const issue = error.issues[0]
+function fromZodIssue(issue: z.core.$ZodIssue, input: unknown): ApiError {
   if (issue.code === 'unrecognized_keys') {
     const key = [...issue.path, issue.keys[0]].join('.')
     return new ApiError(400, 'unknown_parameter', `Unknown parameter: '${key}'`, key)
@@ -49,7 +55,7 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 export function handleError(error: Error, c: Context) {
   if (error instanceof ApiError) {
     if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds))
-    return c.json(errorBody(error.code, error.message, error.param), error.status)
+    return c.json(errorBody(error.code, error.message, error.param, error.details), error.status)
   }
   if (error instanceof BlobKeyError) return c.json(errorBody(error.code, error.message, 'path'), 400)
   // Hono's own HTTPException (for example from bodyLimit) carries its status

@@ -61,3 +61,20 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
     },
   })
 }
+
+/**
+ * Runs every check of a request (each may throw the API's 4xx error) and throws all the problems
+ * they found together, the first as the error and every one in `error.details`.
+ */
+export async function checkAll(checks: (() => unknown)[]): Promise<void> {
+  const problems: ApiError[] = []
+  for (const check of checks) {
+    try {
+      await check()
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status >= 500) throw error
+      problems.push(error)
+    }
+  }
+  if (problems.length) throw ApiError.ofAll(problems)
+}

@@ -98,10 +98,15 @@ export const createTrainingJobBody = z.strictObject({
   if (hp.max_new_tokens_per_turn > hp.max_context_tokens) {
     ctx.addIssue({ code: 'custom', path: path('max_new_tokens_per_turn'), message: `must be at most max_context_tokens (${hp.max_context_tokens})` })
   }
-  const missing = { missing: true }
-  if (!body.model) ctx.addIssue({ code: 'custom', path: ['model'], params: missing, message: 'GRPO training needs the base model to train' })
-  if (!body.training_file) ctx.addIssue({ code: 'custom', path: ['training_file'], params: missing, message: 'GRPO training needs an uploaded dataset file id or a published set name (train, validation, ...)' })
 })
+  // the fields GRPO needs are reported beside the other fields' problems (`when`: zod runs a check
+  // only on a valid body unless told), so reading the body as it came: method may be unparsed
+  .superRefine((body, ctx) => {
+    if (typeof body !== 'object' || body === null || (body as { method?: { type?: unknown } }).method?.type !== 'grpo') return
+    const missing = { missing: true }
+    if (!body.model) ctx.addIssue({ code: 'custom', path: ['model'], params: missing, message: 'GRPO training needs the base model to train' })
+    if (!body.training_file) ctx.addIssue({ code: 'custom', path: ['training_file'], params: missing, message: 'GRPO training needs an uploaded dataset file id or a published set name (train, validation, ...)' })
+  }, { when: () => true })
 
 export type TrainingJobConfig = z.infer<typeof createTrainingJobBody>
 

@@ -18,7 +18,7 @@ import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
-import { readJson, readQuery } from '../request.ts'
+import { checkAll, readJson, readQuery } from '../request.ts'
 import { unixSeconds } from './common.ts'
 import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
 import { type WorkerDispatcher, checkModelReference } from './training-jobs.ts'
@@ -73,19 +73,23 @@ export function evaluationRoutes(db: Database, blobs: BlobStore, dispatcher: Wor
     .post('/', async (c) => {
       const body = await readJson(c, createEvaluationBody)
       const { projectId } = c.get('principal')
-      body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, options.allowLoopbackEnvironment)
-      for (const [i, dataset] of body.datasets.entries()) {
-        if (dataset.path !== undefined) {
-          throw new ApiError(400, 'invalid_parameter', `Invalid 'datasets.${i}.path': local paths are for the CLI; upload the file (POST /v1/files) and give its file_id`, `datasets.${i}.path`)
-        }
-        if (dataset.file_id !== undefined && !(await getFile(db, projectId, dataset.file_id))) {
-          throw notFound('file', dataset.file_id, `datasets.${i}.file_id`)
-        }
-      }
-      if (body.agent?.model !== undefined) await checkModelReference(db, projectId, body.agent.model, options.modelFolders, 'agent.model')
-      if (body.agent?.checkpoint !== undefined && !(await getCheckpoint(db, projectId, body.agent.checkpoint))) {
-        throw notFound('checkpoint', body.agent.checkpoint, 'agent.checkpoint')
-      }
+      await checkAll([
+        () => { body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, options.allowLoopbackEnvironment) },
+        ...body.datasets.map((dataset, i) => async () => {
+          if (dataset.path !== undefined) {
+            throw new ApiError(400, 'invalid_parameter', `Invalid 'datasets.${i}.path': local paths are for the CLI; upload the file (POST /v1/files) and give its file_id`, `datasets.${i}.path`)
+          }
+          if (dataset.file_id !== undefined && !(await getFile(db, projectId, dataset.file_id))) {
+            throw notFound('file', dataset.file_id, `datasets.${i}.file_id`)
+          }
+        }),
+        async () => { if (body.agent?.model !== undefined) await checkModelReference(db, projectId, body.agent.model, options.modelFolders, 'agent.model') },
+        async () => {
+          if (body.agent?.checkpoint !== undefined && !(await getCheckpoint(db, projectId, body.agent.checkpoint))) {
+            throw notFound('checkpoint', body.agent.checkpoint, 'agent.checkpoint')
+          }
+        },
+      ])
       const job = await createJob(db, { projectId, kind: 'eval', config: body, maxAttempts: options.maxAttempts })
       dispatcher.jobQueued(job)
       return c.json(toEvaluationObject(job), 201)

@@ -14,7 +14,7 @@ import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { parseModelReference } from '../../shared/models.ts'
 import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
-import { readJson, readQuery } from '../request.ts'
+import { checkAll, readJson, readQuery } from '../request.ts'
 import { list, pageQuery, unixSeconds } from './common.ts'
 import { toCheckpointObject } from './checkpoints.ts'
 import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
@@ -30,6 +30,8 @@ export interface TrainingRouteOptions {
   allowLoopbackEnvironment: boolean
   /** the operator's folders that a model folder must be inside (shared/models.ts) */
   modelFolders: string[]
+  /** whether the server has an environment LLM of its own (PROMPT_R1_ENV_*) for jobs that name none */
+  serverEnvironment: boolean
 }
 
 export function toJobObject(job: Job) {
@@ -78,18 +80,26 @@ export async function checkModelReference(db: Database, projectId: string, raw: 
   if (reference.kind === 'checkpoint' && !(await getCheckpoint(db, projectId, reference.id))) throw notFound('checkpoint', reference.id, param)
 }
 
-export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment, modelFolders }: TrainingRouteOptions) {
+export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment, modelFolders, serverEnvironment }: TrainingRouteOptions) {
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const body = await readJson(c, createTrainingJobBody)
       const { projectId } = c.get('principal')
-      if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment)
       const referenced = [['training_file', body.training_file], ['validation_file', body.validation_file]] as const
-      for (const [param, fileId] of referenced) {
+      await checkAll([
+        () => { if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment) },
         // a published set's name: the worker reads it from its datasets folders
-        if (fileId && !isPublishedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
-      }
-      if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model')
+        ...referenced.map(([param, fileId]) => async () => {
+          if (fileId && !isPublishedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
+        }),
+        async () => { if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model') },
+        () => {
+          // known now rather than when a worker takes the job
+          if (body.method.type === 'grpo' && !body.environment && !serverEnvironment) {
+            throw new ApiError(400, 'missing_required_parameter', "Missing required parameter: 'environment' (this server has no environment LLM of its own: give environment.base_url and environment.model, or set PROMPT_R1_ENV_BASE_URL and PROMPT_R1_ENV_MODEL)", 'environment')
+          }
+        },
+      ])
       const hasFiles = referenced.some(([, fileId]) => fileId)
       let job = await createJob(db, {
         projectId, kind: body.method.type === 'noop' ? 'noop' : 'train', config: body, maxAttempts,

@@ -50,21 +50,24 @@ describeBrowser('the dashboard', () => {
     await screenshot(page, '01-jobs-empty')
   })
 
-  it('shows the API\'s validation messages next to the fields they name', async () => {
+  it('shows every one of the API\'s validation messages at once, next to the fields they name', async () => {
     await page.getByRole('link', { name: 'New training job' }).first().click()
     // the published recipe is filled in
     await expect(page.getByLabel('Group size (answers per prompt)').inputValue()).resolves.toBe('5')
     await expect(page.getByLabel('Learning rate').inputValue()).resolves.toBe('0.000001')
     await page.getByLabel('Base model').fill('')
-    await page.getByRole('button', { name: 'Launch training job' }).click()
-    const modelError = page.locator('#train-form [data-error-for="model"]')
-    await modelError.filter({ hasText: "Missing required parameter: 'model'" }).waitFor()
-    await expect(page.getByLabel('Base model').getAttribute('aria-invalid')).resolves.toBe('true')
-
-    await page.getByLabel('Base model').fill('hf:Qwen/Qwen3-0.6B')
     await page.getByLabel('Learning rate').fill('fast')
     await page.getByRole('button', { name: 'Launch training job' }).click()
-    await page.locator('[data-error-for="method.grpo.hyperparameters.learning_rate"]', { hasText: 'Invalid' }).waitFor()
+    const modelError = page.locator('#train-form [data-error-for="model"]')
+    const rateError = page.locator('[data-error-for="method.grpo.hyperparameters.learning_rate"]')
+    await modelError.filter({ hasText: "Missing required parameter: 'model'" }).waitFor()
+    await rateError.filter({ hasText: 'Invalid' }).waitFor()
+    await expect(page.getByLabel('Base model').getAttribute('aria-invalid')).resolves.toBe('true')
+    await expect(page.getByLabel('Learning rate').getAttribute('aria-invalid')).resolves.toBe('true')
+
+    await page.getByLabel('Base model').fill('hf:Qwen/Qwen3-0.6B')
+    await page.getByRole('button', { name: 'Launch training job' }).click()
+    await rateError.filter({ hasText: 'Invalid' }).waitFor()
     await expect(modelError.textContent()).resolves.toBe('')
     await screenshot(page, '02-training-form-validation')
     expect((await api('/v1/training/jobs')).data).toEqual([])

@@ -141,7 +141,8 @@ describePostgres('edge API', () => {
 
   it('creates training jobs with the published defaults and validates them', async () => {
     const file = await t.request('POST', '/v1/files', { key: tenantA, body: upload(plainRows(2), 'train.jsonl') })
-    const job = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7 } })
+    const environment = { base_url: 'https://llm.example.com/v1', model: 'm' }
+    const job = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7, environment } })
     expect(job.status).toBe(201)
     expect(job.json).toMatchObject({
       object: 'fine_tuning.job', kind: 'train', status: 'queued', model: 'hf:Qwen/Qwen3-0.6B', training_file: file.json.id, seed: 7,
@@ -160,11 +161,24 @@ describePostgres('edge API', () => {
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: grpo({ micro_batch_tokens: 10 }) }), 400, 'invalid_parameter', 'method.grpo.hyperparameters.micro_batch_tokens')
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'grpo', grpo: { hyperparameters: { lr: 1 } } } } }), 400, 'unknown_parameter', 'method.grpo.hyperparameters.lr')
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'm', training_file: file.json.id, method: { type: 'dpo' } } }), 400, 'invalid_parameter', 'method.type')
+    // every problem of the fields at once, each with its field, the fields GRPO needs among them
+    const many = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { seed: 'x', suffix: 'a b', method: { type: 'grpo', grpo: { hyperparameters: { group_size: 0, lr: 1 } } } } })
+    expectApiError(many, 400, 'invalid_parameter')
+    expect(many.json.error.details.map((d: any) => [d.code, d.param]).sort()).toEqual([
+      ['invalid_parameter', 'method.grpo.hyperparameters.group_size'], ['invalid_parameter', 'seed'], ['invalid_parameter', 'suffix'],
+      ['missing_required_parameter', 'model'], ['missing_required_parameter', 'training_file'], ['unknown_parameter', 'method.grpo.hyperparameters.lr'],
+    ])
+    expect(many.json.error.message).toContain('and 5 more: see error.details')
+    // then those known at submit time, all together
+    const late = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { model: 'Qwen/Qwen3-0.6B', training_file: 'file-nope', validation_file: 'file-nope2' } })
+    expect(late.json.error.details.map((d: any) => [d.code, d.param])).toEqual([
+      ['not_found', 'training_file'], ['not_found', 'validation_file'], ['model_not_allowed', 'model'], ['missing_required_parameter', 'environment'],
+    ])
     // another tenant's file is not there for tenant B
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'm', training_file: file.json.id } }), 404, 'not_found', 'training_file')
     // a published set by name: any project may train on it, the worker reads it from its datasets folders
     const tenantC = await t.projectKey('tenant-published-sets')
-    const published = await t.request('POST', '/v1/training/jobs', { key: tenantC, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: 'train', validation_file: 'validation' } })
+    const published = await t.request('POST', '/v1/training/jobs', { key: tenantC, json: { model: 'hf:Qwen/Qwen3-0.6B', training_file: 'train', validation_file: 'validation', environment } })
     expect(published.status, published.text).toBe(201)
     expect(published.json).toMatchObject({ training_file: 'train', validation_file: 'validation' })
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantC, json: { model: 'm', training_file: 'trains' } }), 404, 'not_found', 'training_file')

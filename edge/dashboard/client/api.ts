@@ -1,7 +1,8 @@
 // Client side: the JSON API with the key the user entered (kept in sessionStorage, so it is gone
 // with the tab). Self-contained: see dom.ts.
 
-export interface ApiErrorShape { status: number; code: string; message: string; param: string | null }
+export interface ErrorDetail { code: string; message: string; param: string | null }
+export interface ApiErrorShape { status: number; code: string; message: string; param: string | null; details?: ErrorDetail[] }
 export interface JobEvent { id: string; seq: number; created_at: number; level: string; type: string; message: string; data: Record<string, unknown> | null }
 
 export function apiKit() {
@@ -11,11 +12,14 @@ export function apiKit() {
     status: number
     code: string
     param: string | null
-    constructor(status: number, code: string, message: string, param: string | null) {
+    // every problem of the request (a form marks each field), this one's first
+    details: ErrorDetail[]
+    constructor(status: number, code: string, message: string, param: string | null, details?: ErrorDetail[]) {
       super(message)
       this.status = status
       this.code = code
       this.param = param
+      this.details = details ?? [{ code, message, param }]
     }
   }
 
@@ -36,7 +40,7 @@ export function apiKit() {
       const text = await response.text()
       let error: Partial<ApiErrorShape> = {}
       try { error = JSON.parse(text).error ?? {} } catch { /* not JSON: keep the text as the message */ }
-      throw new ApiError(response.status, error.code ?? `http_${response.status}`, error.message ?? (text || response.statusText), error.param ?? null)
+      throw new ApiError(response.status, error.code ?? `http_${response.status}`, error.message ?? (text || response.statusText), error.param ?? null, error.details)
     }
     return response
   }

@@ -51,24 +51,30 @@ export function formKit(api: Api) {
   }
 
   /**
-   * Shows an error next to the field its `param` names; "datasets.0.name" falls back to "datasets.0"
-   * then "datasets". Errors naming no field go to the form's own message line.
+   * Shows each problem of an error next to the field its `param` names ("datasets.0.name" falls back
+   * to "datasets.0", then "datasets"); problems naming no field go to the form's own message line.
+   * The first wrong field gets the focus.
    */
   function showError(form: HTMLFormElement, error: unknown) {
-    const message = error instanceof Error ? error.message : String(error)
-    const param = error instanceof api.ApiError ? error.param : null
-    const parts = param ? param.split('.') : []
-    for (let n = parts.length; n > 0; n--) {
-      const name = parts.slice(0, n).join('.')
-      const field = form.querySelector<HTMLElement>(`[data-param="${CSS.escape(name)}"]`)
-      const slot = form.querySelector<HTMLElement>(`[data-error-for="${CSS.escape(name)}"]`)
-      if (!field || !slot) continue
-      slot.textContent = message
-      field.setAttribute('aria-invalid', 'true')
-      field.focus()
-      return
+    const problems = error instanceof api.ApiError ? error.details : [{ message: error instanceof Error ? error.message : String(error), param: null }]
+    const unplaced: string[] = []
+    let focused = false
+    for (const { message, param } of problems) {
+      const parts = param ? param.split('.') : []
+      let placed = false
+      for (let n = parts.length; n > 0 && !placed; n--) {
+        const name = parts.slice(0, n).join('.')
+        const field = form.querySelector<HTMLElement>(`[data-param="${CSS.escape(name)}"]`)
+        const slot = form.querySelector<HTMLElement>(`[data-error-for="${CSS.escape(name)}"]`)
+        if (!field || !slot) continue
+        slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message
+        field.setAttribute('aria-invalid', 'true')
+        if (!focused) field.focus()
+        focused = placed = true
+      }
+      if (!placed) unplaced.push(message)
     }
-    form.querySelector('.form-error')!.textContent = message
+    form.querySelector('.form-error')!.textContent = unplaced.join(' ')
   }
 
   /** Runs a form's submit through `submit`, with its button disabled meanwhile and errors placed. */
