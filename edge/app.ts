@@ -5,7 +5,9 @@ import { Hono } from 'hono'
 import type { BlobStore } from '../shared/blob/store.ts'
 import type { Config } from '../shared/config.ts'
 import type { Database } from '../shared/db/database.ts'
+import { apiDocsPage } from './api-docs.ts'
 import { type AuthEnv, requireApiKey } from './auth.ts'
+import { openApiDocument } from './openapi.ts'
 import { dashboardRoutes } from './dashboard/routes.tsx'
 import { RETRY_AFTER_SECONDS, serviceFault } from '../shared/faults.ts'
 import { errorBody, handleError } from './errors.ts'
@@ -61,6 +63,11 @@ export function createApp(deps: AppDeps) {
   // the dashboard page is public: it holds no data and calls the API below with the user's key
   app.route('/dashboard', dashboardRoutes())
   app.get('/', (c) => c.redirect('/dashboard', 302))
+  // the API's description, generated once from the routes' schemas, and its page
+  let description: ReturnType<typeof openApiDocument> | undefined
+  const describe = () => (description ??= openApiDocument(VERSION))
+  app.get('/openapi.json', (c) => c.json(describe()))
+  app.get('/docs', (c) => c.html(apiDocsPage(describe())))
   app.get('/favicon.ico', (c) => c.body(FAVICON, 200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' }))
 
   const v1 = new Hono<AuthEnv>()

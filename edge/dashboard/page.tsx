@@ -220,6 +220,7 @@ export function DashboardPage() {
             <a href="#/evaluations">Evaluations</a>
             <a href="#/evaluations/new">New evaluation</a>
             <a href="#/playground">Playground</a>
+            <a href="/docs">API reference</a>
           </nav>
           <p id="key-status" hidden>Using your API key for this tab. <button type="button" id="forget-key">Forget key</button></p>
         </header>

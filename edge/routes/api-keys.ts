@@ -8,7 +8,7 @@ import { ApiError } from '../../shared/errors.ts'
 import { readJson } from '../request.ts'
 import { idParam, unixSeconds } from './common.ts'
 
-const createBody = z.strictObject({
+export const createApiKeyBody = z.strictObject({
   name: z.string().min(1).max(200),
   // a tenant: keys of one project see only that project's jobs, files and checkpoints
   project_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"').optional(),
@@ -28,7 +28,7 @@ export function apiKeyRoutes(db: Database) {
   return new Hono<AuthEnv>()
     .use(requireAdmin)
     .post('/', async (c) => {
-      const body = await readJson(c, createBody)
+      const body = await readJson(c, createApiKeyBody)
       const principal = c.get('principal')
       const projectId = body.project_id ?? principal.projectId
       if (!principal.isSuperuser && projectId !== principal.projectId) {

@@ -33,7 +33,7 @@ const message = z.strictObject({
   name: z.string().optional(),
 })
 
-const chatBody = z.strictObject({
+export const chatBody = z.strictObject({
   model: z.string().min(1).max(200),
   messages: z.array(message).min(1).max(256),
   stream: z.boolean().default(false),

@@ -19,9 +19,9 @@ import { tarSize, tarStream } from '../tar.ts'
 import { idParam, list, pageQuery, unixSeconds } from './common.ts'
 
 const format = z.enum(['merged', 'adapter', 'gguf']).default('merged')
-const downloadQuery = z.strictObject({ format })
+export const downloadQuery = z.strictObject({ format })
 // a signed link's own parameters travel in its query (signed-links.ts checks them)
-const archiveQuery = z.strictObject({ format, key_id: z.string().optional(), expires: z.string().optional(), signature: z.string().optional() })
+export const archiveQuery = z.strictObject({ format, key_id: z.string().optional(), expires: z.string().optional(), signature: z.string().optional() })
 
 export function toCheckpointObject(checkpoint: Checkpoint) {
   return {

@@ -58,9 +58,9 @@ export function toEvaluationObject(job: Job) {
   }
 }
 
-const resultsQuery = z.strictObject({ format: z.enum(['json', 'jsonl', 'csv', 'markdown']).default('json') })
+export const resultsQuery = z.strictObject({ format: z.enum(['json', 'jsonl', 'csv', 'markdown']).default('json') })
 
-const EVALUATIONS: JobResource = {
+export const EVALUATIONS: JobResource = {
   noun: 'evaluation',
   kinds: ['eval'],
   eventObject: 'evaluation.event',

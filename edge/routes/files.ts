@@ -18,7 +18,7 @@ const PROBLEMS_IN_MESSAGE = 5
 
 // the form's text fields; the file is its part named 'file' (a format that its name does not tell
 // comes in a 'format' field before it)
-const uploadFields = z.strictObject({
+export const uploadFields = z.strictObject({
   purpose: z.enum(['fine-tune', 'evals']),
   format: z.enum(['jsonl', 'parquet']).optional(),
 })

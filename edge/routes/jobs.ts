@@ -30,6 +30,13 @@ export async function jobParam(c: Context<AuthEnv>, db: Database, resource: JobR
   return job
 }
 
+// `after` for events: a seq number or an event id as returned by this API (15 digits: a safe
+// integer, and within the bigint column, which a longer number would overflow)
+export const eventsQueryOf = (resource: Pick<JobResource, 'eventIdPrefix'>) => z.strictObject({
+  after: z.string().regex(new RegExp(`^(${resource.eventIdPrefix}-.+-)?\\d{1,15}$`), 'must be an event id or a sequence number').optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+})
+
 export function jobRoutes(db: Database, resource: JobResource) {
   const eventObject = (event: JobEvent) => ({
     id: `${resource.eventIdPrefix}-${event.jobId}-${event.seq}`,
@@ -41,12 +48,7 @@ export function jobRoutes(db: Database, resource: JobResource) {
     message: event.message,
     data: event.data ?? null,
   })
-  // `after` for events: a seq number or an event id as returned by this API (15 digits: a safe
-  // integer, and within the bigint column, which a longer number would overflow)
-  const eventsQuery = z.strictObject({
-    after: z.string().regex(new RegExp(`^(${resource.eventIdPrefix}-.+-)?\\d{1,15}$`), 'must be an event id or a sequence number').optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-  })
+  const eventsQuery = eventsQueryOf(resource)
 
   return new Hono<AuthEnv>()
     .get('/', async (c) => {

@@ -49,7 +49,7 @@ export function toJobObject(job: Job) {
     finished_at: unixSeconds(job.finishedAt),
     training_file: config.training_file ?? null,
     validation_file: config.validation_file ?? null,
-    method: config.method,
+    method: config.method ?? null,
     seed: config.seed ?? null,
     environment: config.environment ? { ...environment, api_key_set: apiKey !== undefined } : null,
     suffix: config.suffix ?? null,
@@ -64,9 +64,9 @@ export function toJobObject(job: Job) {
   }
 }
 
-const trajectoriesQuery = z.strictObject({ step: z.coerce.number().int().min(1).max(1_000_000) })
+export const trajectoriesQuery = z.strictObject({ step: z.coerce.number().int().min(1).max(1_000_000) })
 
-const TRAINING_JOBS: JobResource = {
+export const TRAINING_JOBS: JobResource = {
   noun: 'fine-tuning job',
   kinds: ['train', 'noop'],
   eventObject: 'fine_tuning.job.event',

@@ -3,11 +3,13 @@ import { expect } from 'vitest'
 import { type AppDeps, createApp } from '../../edge/app.ts'
 import { createRunners } from '../../gpu-worker/runners/index.ts'
 import { JobWorker } from '../../gpu-worker/worker.ts'
+import type { AgentService } from '../../shared/agents.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { createApiKey } from '../../shared/db/api-keys.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
 import { TEST_ENGINE, TEST_MODEL_FOLDERS } from './engine.ts'
+import { checkAgainstDescription } from './openapi.ts'
 
 // The API's error shape: {error: {code, message, param}} with the given status.
 export function expectApiError(response: { status: number; json: any }, status: number, code: string, param?: string | null) {
@@ -19,11 +21,11 @@ export function expectApiError(response: { status: number; json: any }, status: 
 
 export interface RequestOptions { key?: string | null; json?: unknown; body?: BodyInit; headers?: Record<string, string> }
 
-export async function testApp(database: OpenDatabase, blobs: BlobStore, env: Record<string, string> = {}) {
+export async function testApp(database: OpenDatabase, blobs: BlobStore, env: Record<string, string> = {}, agents?: AgentService) {
   const config = loadConfig({ PROMPT_R1_POLL_MS: '50', PROMPT_R1_HEARTBEAT_SECONDS: '1', PROMPT_R1_LEASE_SECONDS: '5', PROMPT_R1_MODEL_FOLDERS: TEST_MODEL_FOLDERS.join(':'), ...env })
   const worker = new JobWorker({ db: database.db, blobs, runners: createRunners({ ...config, engine: TEST_ENGINE }), ...config.queue, log: () => {} })
   const deps: AppDeps = {
-    db: database.db, databaseDriver: database.driver, blobs, config, dispatcher: { jobQueued: () => worker.wake() },
+    db: database.db, databaseDriver: database.driver, blobs, config, agents, dispatcher: { jobQueued: () => worker.wake() },
   }
   const app = createApp(deps)
   const admin = (await createApiKey(database.db, { projectId: 'default', name: 'test superuser', isAdmin: true, isSuperuser: true })).secret
@@ -39,6 +41,7 @@ export async function testApp(database: OpenDatabase, blobs: BlobStore, env: Rec
     }
     const response = await app.request(path, { method, headers, body })
     const text = await response.text()
+    checkAgainstDescription(method, path, response.status, response.headers.get('content-type'), text)
     let json: any
     try { json = JSON.parse(text) } catch { json = undefined }
     return { status: response.status, json, text, headers: response.headers }
