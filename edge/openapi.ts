@@ -4,7 +4,7 @@
 // test/platform/openapi.test.ts checks real responses of every route against it.
 import { z } from 'zod'
 import { createEvaluationBody, createTrainingJobBody, evalAgent, evalDatasetSpec, evalEnvironment } from '../shared/job-config.ts'
-import { JOB_KINDS, JOB_STATUSES } from '../shared/db/schema.ts'
+import { JOB_KINDS, JOB_PHASES, JOB_STATUSES } from '../shared/db/schema.ts'
 import { EVAL_MODES } from '../shared/job-config.ts'
 import { createApiKeyBody } from './routes/api-keys.ts'
 import { chatBody } from './routes/chat.ts'
@@ -21,6 +21,10 @@ const unixTime = z.number().int().describe('unix seconds')
 const errorDetail = z.strictObject({ code: z.string(), message: z.string(), param: z.string().nullable() })
 const list = <T extends z.ZodType>(item: T) => z.strictObject({ object: z.literal('list'), data: z.array(item), has_more: z.boolean() })
 const openRecord = z.record(z.string(), z.unknown())
+const jobProgress = z.strictObject({
+  phase: z.enum(JOB_PHASES), step: z.number().int().nullable().describe('the training step it belongs to'), steps: z.number().int().nullable(),
+  done: z.number().int().nullable().describe('episodes played, mini-batches done, rows scored...'), total: z.number().int().nullable(), phase_started_at: unixTime,
+}).nullable().describe('what the running job is doing now; null when it is not running')
 
 export const responses = {
   Error: z.strictObject({
@@ -41,7 +45,7 @@ export const responses = {
     format: z.enum(['jsonl', 'parquet']), row_count: z.number().int(), status: z.literal('processed'), validation: openRecord, created_at: unixTime,
   }),
   TrainingJob: z.strictObject({
-    id: z.string(), object: z.literal('fine_tuning.job'), kind: z.enum(JOB_KINDS), model: z.string().nullable(), status: z.enum(JOB_STATUSES),
+    id: z.string(), object: z.literal('fine_tuning.job'), kind: z.enum(JOB_KINDS), model: z.string().nullable(), status: z.enum(JOB_STATUSES), progress: jobProgress,
     created_at: unixTime, started_at: unixTime.nullable(), finished_at: unixTime.nullable(),
     training_file: z.string().nullable(), validation_file: z.string().nullable(),
     method: createTrainingJobBody.shape.method.unwrap().nullable(), seed: z.number().int().nullable(),
@@ -51,7 +55,7 @@ export const responses = {
     result: openRecord.nullable(), attempt: z.number().int(), max_attempts: z.number().int(), organization_id: z.string(),
   }),
   Evaluation: z.strictObject({
-    id: z.string(), object: z.literal('evaluation'), status: z.enum(JOB_STATUSES),
+    id: z.string(), object: z.literal('evaluation'), status: z.enum(JOB_STATUSES), progress: jobProgress,
     created_at: unixTime, started_at: unixTime.nullable(), finished_at: unixTime.nullable(),
     datasets: z.array(evalDatasetSpec), modes: z.array(z.enum(EVAL_MODES)),
     environment: evalEnvironment.omit({ api_key: true }).extend({ api_key_set: z.boolean() }),

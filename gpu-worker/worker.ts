@@ -9,9 +9,9 @@ import { hostname } from 'node:os'
 import type { BlobStore } from '../shared/blob/store.ts'
 import type { Database } from '../shared/db/database.ts'
 import {
-  type Job, type NewEvent, appendEvent, finishJob, heartbeat, leaseJob, reapExpiredLeases,
+  type Job, type NewEvent, appendEvent, finishJob, heartbeat, leaseJob, reapExpiredLeases, setJobProgress,
 } from '../shared/db/jobs.ts'
-import { type JobKind, workers } from '../shared/db/schema.ts'
+import { type JobKind, type JobProgress, workers } from '../shared/db/schema.ts'
 import { newId } from '../shared/ids.ts'
 
 export interface JobContext {
@@ -21,7 +21,13 @@ export interface JobContext {
   // aborted when the job is cancelled or this worker loses the lease; its reason says which
   signal: AbortSignal
   event(event: NewEvent): Promise<void>
+  /** What the job is doing now (shown on the job while it runs); as often as it changes, written at most once a second. */
+  progress(report: ProgressReport): void
 }
+
+export type ProgressReport = Pick<JobProgress, 'phase'> & Partial<Omit<JobProgress, 'phase' | 'since'>>
+
+const PROGRESS_WRITE_MS = 1000
 
 export type JobRunner = (context: JobContext) => Promise<{ result?: Record<string, unknown> }>
 
@@ -104,6 +110,39 @@ export class JobWorker {
     return true
   }
 
+  /**
+   * The runner's reports, latest first: a new phase is written at once, counts within a phase at
+   * most once a second, one write at a time; a failed write is only logged (the next one catches up).
+   */
+  private progressWriter(jobId: string) {
+    let latest: JobProgress | undefined
+    let written: JobProgress | undefined
+    let lastWriteAt = 0
+    let writing: Promise<void> = Promise.resolve()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const write = () => {
+      timer = undefined
+      writing = writing.then(async () => {
+        if (!latest || latest === written) return
+        const progress = latest
+        lastWriteAt = Date.now()
+        await setJobProgress(this.options.db, { jobId, workerId: this.id, progress })
+          .then(() => { written = progress }, (error: unknown) => this.log(`worker ${this.id}: progress of ${jobId} not written: ${describeFault(error)}`))
+      })
+    }
+    return {
+      report: (report: ProgressReport) => {
+        const since = latest?.phase === report.phase && latest.step === (report.step ?? null) ? latest.since : new Date().toISOString()
+        const newPhase = since !== latest?.since
+        latest = { step: null, steps: null, done: null, total: null, ...report, since }
+        if (newPhase || Date.now() - lastWriteAt >= PROGRESS_WRITE_MS) { clearTimeout(timer); write() }
+        else timer ??= setTimeout(write, PROGRESS_WRITE_MS - (Date.now() - lastWriteAt))
+      },
+      // a write still on its way after the job has finished matches no row (only the lease holder writes)
+      stop: () => { clearTimeout(timer); latest = written },
+    }
+  }
+
   private async run(job: Job) {
     const { db, blobs, leaseMs, heartbeatMs } = this.options
     const abort = new AbortController()
@@ -120,8 +159,9 @@ export class JobWorker {
     const event = async (e: NewEvent) => {
       if (!(abort.signal.reason instanceof LeaseLostError)) await appendEvent(db, job.id, e)
     }
+    const progress = this.progressWriter(job.id)
     try {
-      const { result } = await this.options.runners[job.kind]!({ job, db, blobs, signal: abort.signal, event })
+      const { result } = await this.options.runners[job.kind]!({ job, db, blobs, signal: abort.signal, event, progress: progress.report })
       if (await finishJob(db, { jobId: job.id, workerId: this.id, status: 'succeeded', result })) {
         await appendEvent(db, job.id, { level: 'info', type: 'message', message: 'Job succeeded' })
       }
@@ -147,6 +187,7 @@ export class JobWorker {
       }
     } finally {
       clearInterval(beat)
+      progress.stop()
     }
   }
 

@@ -249,6 +249,7 @@ export function DashboardPage() {
           <section id="view-job" hidden>
             <h2 id="job-title">Training job</h2>
             <p class="job-head"><span id="job-status"></span> <span id="job-progress"></span> <button type="button" id="job-cancel">Cancel job</button></p>
+            <p id="job-phase" class="job-phase" aria-live="polite"></p>
             <p id="job-message" class="form-error" role="alert"></p>
             <dl id="job-meta" class="meta"></dl>
             <h3>Metrics</h3>
@@ -289,6 +290,7 @@ export function DashboardPage() {
           <section id="view-eval" hidden>
             <h2 id="eval-title">Evaluation</h2>
             <p class="job-head"><span id="eval-status"></span> <span id="eval-progress"></span> <button type="button" id="eval-cancel">Cancel evaluation</button></p>
+            <p id="eval-phase" class="job-phase" aria-live="polite"></p>
             <p id="eval-message" class="form-error" role="alert"></p>
             <dl id="eval-meta" class="meta"></dl>
             <h3>Scores as rows arrive</h3>

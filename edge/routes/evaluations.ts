@@ -20,7 +20,7 @@ import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
 import { checkAll, readJson, readQuery } from '../request.ts'
 import { unixSeconds } from './common.ts'
-import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
+import { type JobResource, jobParam, jobRoutes, progressObject } from './jobs.ts'
 import { type WorkerDispatcher, checkModelReference } from './training-jobs.ts'
 
 export interface EvaluationRouteOptions {
@@ -39,6 +39,7 @@ export function toEvaluationObject(job: Job) {
     id: job.id,
     object: 'evaluation',
     status: job.status,
+    progress: progressObject(job),
     created_at: unixSeconds(job.createdAt),
     started_at: unixSeconds(job.startedAt),
     finished_at: unixSeconds(job.finishedAt),

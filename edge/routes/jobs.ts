@@ -22,6 +22,12 @@ export interface JobResource {
   toObject(job: Job): Record<string, unknown>
 }
 
+/** What a running job is doing now, as its worker last reported; null when it is not running. */
+export function progressObject(job: Job) {
+  const p = job.progress
+  return p ? { phase: p.phase, step: p.step, steps: p.steps, done: p.done, total: p.total, phase_started_at: unixSeconds(new Date(p.since)) } : null
+}
+
 // The job named by the `:id` parameter, if it is one of this resource's in the caller's project.
 export async function jobParam(c: Context<AuthEnv>, db: Database, resource: JobResource): Promise<Job> {
   const id = idParam(c, resource.noun)

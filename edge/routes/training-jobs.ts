@@ -17,7 +17,7 @@ import { ApiError } from '../../shared/errors.ts'
 import { checkAll, readJson, readQuery } from '../request.ts'
 import { list, pageQuery, unixSeconds } from './common.ts'
 import { toCheckpointObject } from './checkpoints.ts'
-import { type JobResource, jobParam, jobRoutes } from './jobs.ts'
+import { type JobResource, jobParam, jobRoutes, progressObject } from './jobs.ts'
 
 export interface WorkerDispatcher {
   // a job was queued: wake a worker now instead of at its next poll
@@ -44,6 +44,7 @@ export function toJobObject(job: Job) {
     kind: job.kind,
     model: config.model ?? null,
     status: job.status,
+    progress: progressObject(job),
     created_at: unixSeconds(job.createdAt),
     started_at: unixSeconds(job.startedAt),
     finished_at: unixSeconds(job.finishedAt),

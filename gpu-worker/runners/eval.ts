@@ -49,6 +49,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
     if (stored > 0) await ctx.event({ level: 'info', type: 'message', message: `Resuming: ${stored} rows already scored are kept` })
 
     let agent: LoadedAgent | undefined
+    ctx.progress({ phase: 'loading' })
     const similarity = await loadSimilarityEmbedder(datasets, options.similarityModel, { threads: options.engine.threads, cacheDir: options.cacheDir })
     if (similarity.warning) await ctx.event({ level: 'warn', type: 'message', message: similarity.warning })
     try {
@@ -58,10 +59,13 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
       const rows = await runEvaluation({
         datasets, modes: config.modes, environment, agent, embedder: similarity.embedder, store,
         batchSize: config.batch_size, environmentErrorLimit: config.environment_error_limit, signal,
-        onProgress: (p) => ctx.event({
-          level: 'info', type: 'metrics', message: `${p.done}/${p.total} rows scored (${p.dataset}, ${p.mode})`,
-          data: { rows_done: p.done, rows_total: p.total, progress: p.done / p.total, dataset: p.dataset, mode: p.mode, ...batchMetrics(p.batch) },
-        }),
+        onProgress: (p) => {
+          ctx.progress({ phase: 'evaluating', done: p.done, total: p.total })
+          return ctx.event({
+            level: 'info', type: 'metrics', message: `${p.done}/${p.total} rows scored (${p.dataset}, ${p.mode})`,
+            data: { rows_done: p.done, rows_total: p.total, progress: p.done / p.total, dataset: p.dataset, mode: p.mode, ...batchMetrics(p.batch) },
+          })
+        },
       })
       const summary = summarize({
         rows, datasets: describeDatasets(config), modes: config.modes, resamples: config.bootstrap_resamples,

@@ -5,7 +5,7 @@ import { lastEventOfType } from '../../shared/db/jobs.ts'
 import { noopMethod } from '../../shared/job-config.ts'
 import { type JobRunner, sleep } from '../worker.ts'
 
-export const runNoopJob: JobRunner = async ({ job, db, signal, event }) => {
+export const runNoopJob: JobRunner = async ({ job, db, signal, event, progress }) => {
   const method = job.config.method as { noop?: unknown }
   const { steps, step_ms: stepMs, fail_at_step: failAtStep, cpu_ms: cpuMs } = noopMethod.parse(method.noop ?? {})
   let step = 0
@@ -15,6 +15,7 @@ export const runNoopJob: JobRunner = async ({ job, db, signal, event }) => {
     await event({ level: 'info', type: 'message', message: `Resuming after step ${step}` })
   }
   while (step < steps) {
+    progress({ phase: 'steps', done: step, total: steps })
     if (failAtStep === step) throw new Error(`noop job told to fail at step ${step}`)
     await sleep(stepMs, signal)
     for (const until = performance.now() + cpuMs; performance.now() < until;) { /* as model work would */ }

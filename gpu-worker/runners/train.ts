@@ -55,10 +55,11 @@ export interface TrainRunnerOptions {
 const DEFAULT_LORA: LoraOptions = { rank: 8, alpha: 16, targets: Object.keys(LORA_TARGETS) as LoraTarget[] }
 
 export function trainRunner(options: TrainRunnerOptions): JobRunner {
-  return async ({ job, db, blobs, signal, event }) => {
+  return async ({ job, db, blobs, signal, event, progress }) => {
     const config = createTrainingJobBody.parse(job.config)
     if (config.method.type !== 'grpo') throw new Error(`the train runner runs GRPO jobs, not ${config.method.type}`)
     const hp = config.method.grpo.hyperparameters
+    progress({ phase: 'loading', steps: hp.steps })
     const environment = config.environment ? await jobEnvironment(config.environment, job.projectId, blobs, { allowLoopback: options.allowLoopbackEnvironment })
       : options.environment
     if (!environment) throw new Error('no environment LLM: the job names none and the worker has none configured (PROMPT_R1_ENV_BASE_URL, PROMPT_R1_ENV_MODEL, PROMPT_R1_ENV_API_KEY)')
@@ -103,7 +104,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
     let finalCheckpoint = null as { id: string; modelName: string | null } | null
     const trainer = await GrpoTrainer.create({
       base, tokenizer: await ChatTokenizer.fromFolder(base.dir), environment, data, validation, options: grpo,
-      workDir, checkpoints: { store: blobs, prefix: `${prefix}/state` }, signal,
+      workDir, checkpoints: { store: blobs, prefix: `${prefix}/state` }, signal, onProgress: progress,
       onStep: async (step, metrics, episodes) => {
         // stored before the step is reported, so a step the events show has its trajectories
         const jsonl = episodes.map((e) => JSON.stringify(e)).join('\n') + '\n'
@@ -111,6 +112,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
         await event({ level: 'info', type: 'metrics', message: `step ${step}/${grpo.steps}`, data: { ...metrics, progress: step / grpo.steps } })
       },
       onCheckpoint: async (step, _dir, metrics) => {
+        progress({ phase: 'checkpoint', step, steps: grpo.steps })
         const out = join(workDir, `export-${step}`)
         const final = step === grpo.steps
         const files: Record<string, CheckpointFile[]> = {}

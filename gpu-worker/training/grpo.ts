@@ -16,6 +16,7 @@ import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
 import type { EngineSettings } from '../../shared/config.ts'
 import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import type { Checkpoint } from '../engine/checkpoint.ts'
+import type { ProgressReport } from '../worker.ts'
 import { agentRuntimeOn } from '../engine/agent-runtime.ts'
 import { EnginePolicy } from '../engine/policy.ts'
 import { seededRandom } from '../engine/sampling.ts'
@@ -89,6 +90,8 @@ export interface GrpoInput {
   onStep?: (step: number, metrics: StepMetrics, episodes: TrainingEpisode[]) => Promise<void> | void
   onWarmStartStep?: (step: number, metrics: StepMetrics) => Promise<void> | void
   onCheckpoint?: (step: number, dir: string, metrics: StepMetrics) => Promise<void> | void
+  /** What the trainer is doing inside a step (episodes played, mini-batches done), as it goes. */
+  onProgress?: (report: ProgressReport) => void
   signal?: AbortSignal
 }
 
@@ -173,6 +176,7 @@ export class GrpoTrainer {
     const optimizer = new AdamW(w.optimizer)
     for (let k = 0; k < w.steps; k++) {
       this.input.signal?.throwIfAborted()
+      this.input.onProgress?.({ phase: 'warm-start', step: 0, steps: o.steps, done: k, total: w.steps })
       const rows = shuffledDraws(this.input.demonstrations!, w.batchSize, k, o.seed, 3)
       const micro = demonstrationBatches(rows, o.microBatchTokens, this.input.tokenizer.padId)
       const r = await optimizerStep(this.model, optimizer, micro, { kind: 'token-mean' }, 'sft')
@@ -181,12 +185,13 @@ export class GrpoTrainer {
   }
 
   /** Plays episodes of `rows` with the current policy; temperature 1 (training) or greedy (validation). */
-  async rollout(rows: DatasetRow[], step: number, greedy: boolean) {
+  async rollout(rows: DatasetRow[], step: number, greedy: boolean, phase: 'rollout' | 'validation' = 'rollout') {
     const { generator, tokenizer } = agentRuntimeOn(this.rollouts, this.input.tokenizer, this.input.options.engine)
     const policy = new EnginePolicy(generator, greedy ? { temperature: 0 } : { temperature: 1, topP: 1, seed: stepSeed(this.input.options.seed, 2, step) })
     return runEpisodes({
       policy, environment: this.input.environment, tokenizer,
       userContents: rows.map((r) => r.content), options: this.input.options.protocol, signal: this.input.signal,
+      onRound: (ended, total) => this.input.onProgress?.({ phase, step: step + 1, steps: this.input.options.steps, done: ended, total }),
     })
   }
 
@@ -215,6 +220,7 @@ export class GrpoTrainer {
     const updates = []
     for (const micro of miniBatches) {
       this.input.signal?.throwIfAborted()
+      this.input.onProgress?.({ phase: 'update', step: step + 1, steps: o.steps, done: updates.length, total: miniBatches.length })
       updates.push(await optimizerStep(this.model, this.optimizer, micro, o.aggregation))
     }
     const environmentSeconds = trajectories.flatMap((t) => t.turns).reduce((s, turn) => s + (turn.environmentLatencyMs ?? 0), 0) / 1000
@@ -254,7 +260,7 @@ export class GrpoTrainer {
   /** Greedy episodes over the validation rows: mean reward overall and per data source. */
   async validate(): Promise<StepMetrics> {
     const rows = this.input.validation ?? []
-    const { trajectories } = await this.rollout(rows, this.step, true)
+    const { trajectories } = await this.rollout(rows, this.step - 1, true, 'validation')
     const rewards = trajectories.map((t, i) => dualConstrainedReward(t.text, rows[i].golds).reward)
     const out: StepMetrics = { 'val/reward_mean': mean(rewards) }
     for (const source of new Set(rows.map((r) => r.dataSource || 'default'))) {

@@ -6,7 +6,7 @@ import { and, asc, desc, eq, gt, inArray, lt, or, sql } from 'drizzle-orm'
 import { newId } from '../ids.ts'
 import type { Database } from './database.ts'
 import {
-  type ApiErrorBody, type JobKind, type JobStatus, FINISHED_STATUSES, jobEvents, jobs,
+  type ApiErrorBody, type JobKind, type JobProgress, type JobStatus, FINISHED_STATUSES, jobEvents, jobs,
 } from './schema.ts'
 
 export type Job = typeof jobs.$inferSelect
@@ -135,10 +135,15 @@ export async function finishJob(db: Database, input: {
   result?: Record<string, unknown>; error?: ApiErrorBody
 }): Promise<boolean> {
   const [row] = await db.update(jobs).set({
-    status: input.status, result: input.result, error: input.error,
+    status: input.status, result: input.result, error: input.error, progress: null,
     finishedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null,
   }).where(ownedBy(input.jobId, input.workerId)).returning({ id: jobs.id })
   return row !== undefined
+}
+
+/** What the job is doing now; written only by the worker holding its lease. */
+export async function setJobProgress(db: Database, input: { jobId: string; workerId: string; progress: JobProgress }): Promise<void> {
+  await db.update(jobs).set({ progress: input.progress }).where(ownedBy(input.jobId, input.workerId))
 }
 
 function ownedBy(jobId: string, workerId: string) {
@@ -157,6 +162,7 @@ export async function reapExpiredLeases(db: Database): Promise<Pick<Job, 'id' | 
       'message', 'the job lost its worker (lease expired) on all ' || ${jobs.maxAttempts} || ' attempts',
       'param', null) end`,
     finishedAt: sql`case when ${jobs.status} = 'cancelling' or ${lastAttempt} then now() end`,
+    progress: null,
     leaseOwner: null,
     leaseExpiresAt: null,
   }).where(and(inArray(jobs.status, ['running', 'cancelling']), lt(jobs.leaseExpiresAt, sql`now()`)))

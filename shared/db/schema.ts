@@ -20,6 +20,20 @@ export const FINISHED_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', '
 
 export interface ApiErrorBody { code: string; message: string; param: string | null }
 
+/** What a running job is doing now, as its runner last reported it (gpu-worker/worker.ts). */
+export const JOB_PHASES = ['loading', 'warm-start', 'rollout', 'update', 'validation', 'checkpoint', 'evaluating', 'steps'] as const
+export interface JobProgress {
+  phase: (typeof JOB_PHASES)[number]
+  /** the training step this phase belongs to (1-based) and the job's steps */
+  step: number | null
+  steps: number | null
+  /** how far the phase is: episodes played, mini-batches, rows scored... */
+  done: number | null
+  total: number | null
+  /** when the phase began (ISO time) */
+  since: string
+}
+
 export const apiKeys = pgTable('api_keys', {
   id: text('id').primaryKey(),
   projectId: text('project_id').notNull(),
@@ -42,6 +56,8 @@ export const jobs = pgTable('jobs', {
   config: jsonb('config').$type<Record<string, unknown>>().notNull(),
   error: jsonb('error').$type<ApiErrorBody>(),
   result: jsonb('result').$type<Record<string, unknown>>(),
+  // while it runs; null once it has finished
+  progress: jsonb('progress').$type<JobProgress>(),
   // 1-based number of the current (or next) attempt; a lost lease moves the job to the next one
   attempt: integer('attempt').notNull().default(1),
   maxAttempts: integer('max_attempts').notNull().default(3),

@@ -98,6 +98,8 @@ export interface RunEpisodesInput {
   onAgentTurn?: (episodeIndex: number, turn: TurnRecord) => void
   /** Called as each turn completes (after its environment call), for streaming. */
   onTurn?: (episodeIndex: number, turn: TurnRecord) => void
+  /** Called before each round of turns and once all have ended: how many episodes have ended, of all. */
+  onRound?: (ended: number, total: number) => void
   signal?: AbortSignal
 }
 
@@ -130,6 +132,7 @@ export async function runEpisodes(input: RunEpisodesInput): Promise<{ trajectori
       else if (episode.lossMask.length >= options.maxResponseTokens) episode.endReason = 'response-limit'
     }
     const active = episodes.filter((episode) => !episode.endReason)
+    input.onRound?.(episodes.length - active.length, episodes.length)
     if (active.length === 0) break
     input.signal?.throwIfAborted()
     const sampled = await policy.generate(

@@ -128,9 +128,12 @@ describeBrowser('the dashboard', () => {
     await page.locator('#train-method-noop-step_ms').fill('100')
     await page.getByRole('button', { name: 'Launch training job' }).click()
     await page.locator('#job-status', { hasText: 'running' }).waitFor()
+    // what the worker is doing now, with how long it has been at it
+    await page.locator('#job-phase', { hasText: /^steps \d+\/1,?000 · for \d+ s/ }).waitFor()
     await page.getByRole('button', { name: 'Cancel job' }).click()
     await page.locator('#job-status', { hasText: 'cancelled' }).waitFor()
     await page.locator('#job-log td', { hasText: 'Job cancelled' }).waitFor()
+    await expect(page.locator('#job-phase').textContent()).resolves.toBe('')
   })
 
   it('trains a tiny agent with GRPO from the form: its reward curve and a step\'s trajectories', { timeout: 90_000 }, async () => {

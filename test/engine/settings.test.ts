@@ -33,7 +33,7 @@ describe.skipIf(cudaInstalled)('engine settings', () => {
       .rejects.toThrow(/the CUDA execution provider cannot start/)
     const config = createEvaluationBody.parse({ datasets: ['gsm8k'], max_rows: 1, modes: ['agent'], environment: { base_url: 'http://127.0.0.1:9/v1', model: 'm' }, agent: { model } })
     const job = { id: 'job-x', projectId: 'p', kind: 'eval', config, attempt: 1 } as never
-    await expect(createEvalRunner({ engine: CUDA, cacheDir: tempDir(), allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' })({ job, db: null as never, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {} }))
+    await expect(createEvalRunner({ engine: CUDA, cacheDir: tempDir(), allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' })({ job, db: null as never, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {}, progress: () => {} }))
       .rejects.toThrow(/the CUDA execution provider cannot start/)
   })
 })

@@ -204,7 +204,7 @@ describePostgres('evaluation API', () => {
       datasets: ['gsm8k'], max_rows: 1, modes: ['direct'], environment: { base_url: env.baseURL.replace('127.0.0.1', 'localhost'), model: 'm' },
     })
     const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'eval', config, maxAttempts: 1, status: 'succeeded' })
-    const ctx = { job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {} }
+    const ctx = { job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {}, progress: () => {} }
     const before = env.requests.length
     // the runners as a worker makes them from its configuration
     await expect(createRunners({ engine: TEST_ENGINE, environment: undefined, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, similarityModel: 'hashed' }).eval!(ctx)).rejects.toThrow(/resolves to (127\.0\.0\.1|::1)/)
@@ -227,6 +227,7 @@ describePostgres('evaluation API', () => {
         events.push(e)
         if (e.type === 'metrics' && e.data?.rows_done === 4) abort.abort(new Error('lease lost'))
       },
+      progress: () => {},
     })
     await expect(runner(ctx(1, abort.signal))).rejects.toThrow('lease lost')
     const before = env.requests.length
@@ -249,7 +250,7 @@ describePostgres('evaluation API', () => {
       const job = await createJob(database.db, { projectId: 'tenant-a', kind: 'eval', config, maxAttempts: 1, status: 'succeeded' })
       const events: NewEvent[] = []
       const runner = createEvalRunner({ engine: TEST_ENGINE, allowLoopbackEnvironment: true, modelFolders: TEST_MODEL_FOLDERS, similarityModel })
-      const { result } = await runner({ job, db: database.db, blobs, signal: new AbortController().signal, event: async (e: NewEvent) => { events.push(e) } })
+      const { result } = await runner({ job, db: database.db, blobs, signal: new AbortController().signal, event: async (e: NewEvent) => { events.push(e) }, progress: () => {} })
       const rows = await new BlobRowStore(blobs, evalRowsPrefix(job.id)).load()
       return { result: result as { summary: EvalSummary; table_markdown: string }, events, rows }
     }

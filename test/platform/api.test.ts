@@ -238,10 +238,17 @@ describePostgres('edge API', () => {
 
   it('cancels a running job at the worker\'s next heartbeat', async () => {
     const created = await t.request('POST', '/v1/training/jobs', { key: tenantA, json: { method: { type: 'noop', noop: { steps: 1000, step_ms: 20 } } } })
-    await until(async () => {
+    // while it runs, the job says what it is doing: the worker's last report, at most a second old
+    const running = await until(async () => {
       const job = await t.request('GET', `/v1/training/jobs/${created.json.id}`, { key: tenantA })
-      return job.json.status === 'running' ? true : undefined
+      return job.json.status === 'running' && job.json.progress?.done > 0 ? job.json : undefined
     })
+    expect(running.progress).toMatchObject({ phase: 'steps', total: 1000, step: null, steps: null, phase_started_at: expect.any(Number) })
+    const later = await until(async () => {
+      const job = await t.request('GET', `/v1/training/jobs/${created.json.id}`, { key: tenantA })
+      return job.json.progress?.done > running.progress.done ? job.json : undefined
+    }, { timeoutMs: 5000, what: 'a newer progress report' })
+    expect(later.progress.phase_started_at).toBe(running.progress.phase_started_at)
     const cancelling = await t.request('POST', `/v1/training/jobs/${created.json.id}/cancel`, { key: tenantA })
     expect(cancelling.json.status).toBe('cancelling')
     const cancelled = await until(async () => {
@@ -249,6 +256,7 @@ describePostgres('edge API', () => {
       return job.json.status === 'cancelled' ? job.json : undefined
     })
     expect(cancelled.finished_at).toEqual(expect.any(Number))
+    expect(cancelled.progress).toBeNull()
     const messages = (await t.request('GET', `/v1/training/jobs/${created.json.id}/events?limit=1000`, { key: tenantA })).json.data.map((e: any) => e.message)
     expect(messages).toContain('Cancellation requested; waiting for the worker')
     expect(messages.at(-1)).toBe('Job cancelled')

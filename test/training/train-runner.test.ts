@@ -14,6 +14,7 @@ import { PROBE_PROMPT } from '../../shared/protocol/environment.ts'
 import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
 import { trainRunner } from '../../gpu-worker/runners/train.ts'
+import type { ProgressReport } from '../../gpu-worker/worker.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 import { removeTempDirs, tempDir } from './helpers.ts'
 
@@ -54,9 +55,23 @@ describePostgres('train runner', () => {
       await appendEvent(db, job.id, e)
       if (e.type === 'message' && e.message.startsWith('Checkpoint')) abort.abort(new Error('worker lost'))
     }
-    await expect(runner({ job, db, blobs, signal: abort.signal, event })).rejects.toThrow('worker lost')
-    const second = await runner({ job: { ...job, attempt: 2 }, db, blobs, signal: new AbortController().signal, event: (e) => appendEvent(db, job.id, e).then(() => {}) })
+    const reports: ProgressReport[] = []
+    const progress = (report: ProgressReport) => { reports.push(report) }
+    await expect(runner({ job, db, blobs, signal: abort.signal, event, progress })).rejects.toThrow('worker lost')
+    const second = await runner({ job: { ...job, attempt: 2 }, db, blobs, signal: new AbortController().signal, event: (e) => appendEvent(db, job.id, e).then(() => {}), progress })
     expect(second.result?.steps_completed).toBe(3)
+    // what the job was doing, as it went: each step's episodes (2 of them) played round by round,
+    // its one mini-batch, its checkpoint; the first attempt from loading, the second resumed at step 2
+    const seen = reports.map((r) => [r.phase, r.step ?? '-', r.done ?? '-', r.total ?? '-'].join(' '))
+    expect(seen.filter((r) => r.startsWith('loading'))).toEqual(['loading - - -', 'loading - - -'])
+    for (const step of [1, 2, 3]) {
+      expect(seen).toContain(`rollout ${step} 0 2`)
+      expect(seen).toContain(`rollout ${step} 2 2`)
+      expect(seen).toContain(`update ${step} 0 1`)
+      expect(seen).toContain(`checkpoint ${step} - -`)
+    }
+    expect(seen.indexOf('rollout 2 2 2')).toBeLessThan(seen.indexOf('update 2 0 1'))
+    expect(reports.every((r) => r.steps === 3)).toBe(true)
 
     const events = (await listEvents(db, job.id, 0, 100)).data.map((e) => [e.type, e.message])
     expect(events.filter(([t]) => t === 'metrics').map(([, m]) => m)).toEqual(['step 1/3', 'step 2/3', 'step 3/3'])
@@ -96,7 +111,7 @@ describePostgres('train runner', () => {
       environment: { complete: async (messages) => { calls.push(messages.at(-1)!.content); throw new Error('401 Incorrect API key provided') } },
       engine: TEST_ENGINE, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, workDir: tempDir(),
     })
-    await expect(runner({ job, db, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {} }))
+    await expect(runner({ job, db, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {}, progress: () => {} }))
       .rejects.toMatchObject({ code: 'environment_unavailable', message: 'the environment LLM did not answer a test call: 401 Incorrect API key provided' })
     expect(calls).toEqual([PROBE_PROMPT])
   })
@@ -114,7 +129,7 @@ describePostgres('train runner', () => {
         environment: { complete: async () => ({ content: '2', usage: { promptTokens: 1, completionTokens: 1 } }) },
         engine: TEST_ENGINE, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, workDir: tempDir(),
       })
-      const failure = await runner({ job, db: database.db, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {} }).catch((e) => e)
+      const failure = await runner({ job, db: database.db, blobs: new LocalBlobStore(tempDir()), signal: new AbortController().signal, event: async () => {}, progress: () => {} }).catch((e) => e)
       expect(failure).toMatchObject({ code: 'dataset_missing' })
       expect(failure.message).toBe(`the published dataset "train" is not here: looked for train_data/train.parquet in ${empty}; get it with: npm run prompt-r1 -- datasets pull train`)
     } finally {

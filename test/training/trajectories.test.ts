@@ -146,7 +146,7 @@ describePostgres('training trajectories and environment', () => {
     })
     const unused = { complete: async () => { throw new Error('the worker\'s own environment was used') } }
     const runner = trainRunner({ environment: unused, allowLoopbackEnvironment: false, modelFolders: TEST_MODEL_FOLDERS, engine: TEST_ENGINE, workDir: tempDir() })
-    await expect(runner({ job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {} })).rejects.toThrow(/loopback/)
+    await expect(runner({ job, db: database.db, blobs, signal: new AbortController().signal, event: async () => {}, progress: () => {} })).rejects.toThrow(/loopback/)
     expect(await blobs.size(trajectoryKey(job.id, 1))).toBeNull()
   })
 })

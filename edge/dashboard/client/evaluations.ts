@@ -24,7 +24,7 @@ export function evaluationViews(kit: Kit) {
     const datasets = job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')
     return el('tr', {},
       el('td', {}, el('a', { href: `#/evaluations/${job.id}` }, job.id)), el('td', {}, datasets), el('td', {}, job.modes.join(', ')),
-      el('td', {}, statusBadge(job.status)), el('td', {}, tracking.progressCell(progress)),
+      el('td', {}, statusBadge(job.status)), el('td', {}, tracking.progressCell(progress, job.progress)),
       el('td', { class: 'num' }, number(progress.environmentTokens)), el('td', {}, time(job.created_at)))
   })
 
@@ -149,7 +149,8 @@ export function evaluationViews(kit: Kit) {
       fill(byId('eval-status'), statusBadge(job.status))
       cancel.disabled = dom.isTerminal(job.status) || job.status === 'cancelling'
       const progress = tracking.progressOf(events)
-      fill(byId('eval-progress'), tracking.progressCell(progress))
+      fill(byId('eval-progress'), tracking.progressCell(progress, job.progress))
+      byId('eval-phase').textContent = tracking.phaseLine(job, events)
       fill(byId('eval-meta'), [
         ['datasets', job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')],
         ['modes', job.modes.join(', ')], ['environment', `${job.environment.model} at ${job.environment.base_url}`],

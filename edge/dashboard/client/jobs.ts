@@ -20,7 +20,7 @@ export function jobViews(kit: Kit) {
     el('tr', {},
       el('td', {}, el('a', { href: `#/jobs/${job.id}` }, job.id)),
       el('td', {}, job.kind), el('td', {}, job.model ?? '–'), el('td', {}, statusBadge(job.status)),
-      el('td', {}, tracking.progressCell(progress)), el('td', { class: 'num' }, number(progress.environmentTokens)),
+      el('td', {}, tracking.progressCell(progress, job.progress)), el('td', { class: 'num' }, number(progress.environmentTokens)),
       el('td', {}, time(job.created_at))))
 
   async function showCheckpoints(jobId: string) {
@@ -130,7 +130,8 @@ export function jobViews(kit: Kit) {
       fill(byId('job-status'), statusBadge(job.status))
       cancel.disabled = dom.isTerminal(job.status) || job.status === 'cancelling'
       const progress = tracking.progressOf(events)
-      fill(byId('job-progress'), tracking.progressCell(progress))
+      fill(byId('job-progress'), tracking.progressCell(progress, job.progress))
+      byId('job-phase').textContent = tracking.phaseLine(job, events)
       fill(byId('job-meta'), [
         ['kind', job.kind], ['model', job.model ?? '–'], ['created', time(job.created_at)], ['finished', time(job.finished_at)],
         ['attempt', `${job.attempt} of ${job.max_attempts}`], ['environment tokens', number(progress.environmentTokens)],

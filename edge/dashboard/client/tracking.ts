@@ -27,8 +27,41 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     return { progress: num(latest.progress), step: num(latest.step) ?? num(latest.rows_done), environmentTokens }
   }
 
-  function progressCell(p: JobProgress) {
-    const label = p.progress === null ? '–' : `${Math.round(100 * p.progress)}%${p.step === null ? '' : ` · ${number(p.step)}`}`
+  const PHASES: Record<string, string> = {
+    loading: 'loading the model and the data', 'warm-start': 'warm-start (supervised steps)', rollout: 'playing episodes',
+    update: 'updating the policy (mini-batches)', validation: 'playing validation episodes', checkpoint: 'saving and uploading a checkpoint',
+    evaluating: 'scoring rows', steps: 'steps',
+  }
+  const duration = (seconds: number) => {
+    const s = Math.max(0, Math.round(seconds))
+    return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
+  }
+
+  /**
+   * What a running job is doing now (the phase its worker reports, how far, for how long) and, once
+   * a step has been timed, about how long is left: the remaining steps at the mean step time so far.
+   */
+  function phaseLine(job: { status: string; progress: { phase: string; step: number | null; steps: number | null; done: number | null; total: number | null; phase_started_at: number } | null; started_at: number | null }, events: JobEvent[]): string {
+    const p = job.progress
+    if (!p) return job.status === 'running' ? 'starting…' : ''
+    const now = Date.now() / 1000
+    const parts = [
+      p.step !== null && p.steps !== null && p.step > 0 ? `step ${p.step} of ${p.steps}` : null,
+      `${PHASES[p.phase] ?? p.phase}${p.done !== null && p.total !== null ? ` ${number(p.done)}/${number(p.total)}` : ''}`,
+      `for ${duration(now - p.phase_started_at)}`,
+    ]
+    const steps = metricsOf(events).filter((e) => typeof e.data!.step === 'number' && typeof e.data!.progress === 'number')
+    if (steps.length > 0 && job.started_at !== null && p.steps !== null) {
+      const perStep = (steps.at(-1)!.created_at - job.started_at) / steps.length
+      const left = (p.steps - (steps.at(-1)!.data!.step as number)) * perStep
+      parts.push(`about ${duration(left)} left (${duration(perStep)} a step so far)`)
+    }
+    return parts.filter(Boolean).join(' · ')
+  }
+
+  /** The share done from the events; before the first step, the phase the worker reports. */
+  function progressCell(p: JobProgress, reported?: { phase: string } | null) {
+    const label = p.progress === null ? (reported ? PHASES[reported.phase] ?? reported.phase : '–') : `${Math.round(100 * p.progress)}%${p.step === null ? '' : ` · ${number(p.step)}`}`
     return dom.progressBar(p.progress, label)
   }
 
@@ -136,7 +169,7 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     return button
   }
 
-  return { progressOf, progressCell, drawCurves, appendLog, follow, jobList, cancelButton }
+  return { progressOf, progressCell, phaseLine, drawCurves, appendLog, follow, jobList, cancelButton }
 }
 
 export type Tracking = ReturnType<typeof trackingKit>
