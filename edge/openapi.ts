@@ -77,6 +77,12 @@ export const responses = {
     files: z.array(z.strictObject({ path: z.string(), bytes: z.number().int(), sha256: z.string(), url: z.string() })),
     archive: z.strictObject({ url: z.string().describe('signed: needs no key until expires_at'), filename: z.string(), bytes: z.number().int(), expires_at: unixTime }),
   }),
+  TrainingEstimate: z.strictObject({
+    object: z.literal('fine_tuning.job.estimate'), episodes: z.number().int(), episodes_per_step: z.number().int(),
+    epochs: z.number().nullable().describe('passes over the training rows'), training_rows: z.number().int().nullable(), validation_episodes: z.number().int(),
+    agent_turns_max: z.number().int(), environment_calls_max: z.number().int(), sampled_tokens_max: z.number().int(),
+    time: z.strictObject({ seconds: z.number().int().nullable(), basis: z.string().describe('what the time was scaled from, or why there is none') }),
+  }),
   TrajectoryStep: z.strictObject({ object: z.literal('fine_tuning.job.trajectory_step'), step: z.number().int() }),
   Trajectory: z.strictObject({
     object: z.literal('fine_tuning.job.trajectory'), step: z.number().int(), index: z.number().int(), group: z.number().int(),
@@ -160,6 +166,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/v1/files', tag: 'Files', summary: 'List the project\'s files, newest first', query: pageQuery, ok: { status: 200, content: json('FileList') } },
   { method: 'get', path: '/v1/files/{id}', tag: 'Files', summary: 'Get a file', ok: { status: 200, content: json('File') } },
   { method: 'post', path: '/v1/training/jobs', tag: 'Training', summary: 'Create a GRPO training job (or a noop job that checks the queue)', body: { schema: createTrainingJobBody }, ok: { status: 201, content: json('TrainingJob') } },
+  { method: 'post', path: '/v1/training/jobs/estimate', tag: 'Training', summary: 'What a job would cost (episodes, environment calls, sampled tokens, time from the project\'s last job of the model), with the same checks as creating it; nothing is created', body: { schema: createTrainingJobBody }, ok: { status: 200, content: json('TrainingEstimate') } },
   ...jobOperations('/v1/training/jobs', 'Training', 'training job', 'TrainingJob', eventsQueryOf(TRAINING_JOBS)),
   { method: 'get', path: '/v1/training/jobs/{id}/checkpoints', tag: 'Training', summary: 'The job\'s checkpoints, latest step first', query: pageQuery, ok: { status: 200, content: json('CheckpointList') } },
   { method: 'get', path: '/v1/training/jobs/{id}/trajectories/steps', tag: 'Training', summary: 'The steps whose episodes are stored', ok: { status: 200, content: json('TrajectoryStepList') } },

@@ -107,7 +107,7 @@ function TrainingForm() {
         ))}
       </fieldset>
       <fieldset data-method="grpo" class="grid">
-        <legend>Environment (the large LLM of the rollouts; empty: the workers')</legend>
+        <legend>Environment (the large LLM of the rollouts; empty: the server's, PROMPT_R1_ENV_*)</legend>
         <Field form={f} param="environment.base_url" label="Base URL" placeholder="https://api.openai.com/v1" />
         <Field form={f} param="environment.model" label="Model" placeholder="gpt-4o-mini" />
         <Field form={f} param="environment.api_key" label="API key" type="password" hint="Used by the worker; never shown again" />
@@ -122,7 +122,11 @@ function TrainingForm() {
         <Field form={f} param="seed" label="Seed" type="number" hint="Empty: random" />
         <Field form={f} param="suffix" label="Suffix" hint="Added to the trained model's name" />
       </div>
-      <button type="submit">Launch training job</button>
+      <p class="form-actions">
+        <button type="submit">Launch training job</button>
+        <button type="button" id="train-estimate">Estimate the cost</button>
+      </p>
+      <p id="train-estimate-result" class="estimate" aria-live="polite"></p>
       <FormError />
     </form>
   )

@@ -50,7 +50,8 @@ td.clip { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-spa
 .progress { display: inline-flex; align-items: center; gap: .5rem; }
 .progress progress { width: 7rem; }
 .job-head { display: flex; align-items: center; gap: 1rem; }
-.job-phase { color: #555; margin: 0.25rem 0; min-height: 1.5em; }
+.job-phase, .estimate { color: #555; margin: 0.25rem 0; min-height: 1.5em; }
+.form-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0 0 1rem; }
 .meta dt { color: var(--muted); }
 .meta dd { margin: 0; white-space: pre-wrap; }

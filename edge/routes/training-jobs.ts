@@ -1,5 +1,6 @@
 // The training job API, modelled on OpenAI's fine_tuning.jobs (objects, list envelope, cursors),
 // plus each step's episodes (trajectories) as the train runner stored them in the blob store.
+import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
@@ -14,6 +15,7 @@ import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { parseModelReference } from '../../shared/models.ts'
 import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
+import { estimateTraining } from '../estimate.ts'
 import { checkAll, readJson, readQuery } from '../request.ts'
 import { list, pageQuery, unixSeconds } from './common.ts'
 import { toCheckpointObject } from './checkpoints.ts'
@@ -82,26 +84,37 @@ export async function checkModelReference(db: Database, projectId: string, raw: 
 }
 
 export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment, modelFolders, serverEnvironment }: TrainingRouteOptions) {
+  // A job's body with every problem known at submit time found, for creating it or estimating it.
+  const checkedBody = async (c: Context, projectId: string) => {
+    const body = await readJson(c, createTrainingJobBody)
+    const referenced = [['training_file', body.training_file], ['validation_file', body.validation_file]] as const
+    await checkAll([
+      () => { if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment) },
+      // a published set's name: the worker reads it from its datasets folders
+      ...referenced.map(([param, fileId]) => async () => {
+        if (fileId && !isPublishedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
+      }),
+      async () => { if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model') },
+      () => {
+        // known now rather than when a worker takes the job
+        if (body.method.type === 'grpo' && !body.environment && !serverEnvironment) {
+          throw new ApiError(400, 'missing_required_parameter', "Missing required parameter: 'environment' (this server has no environment LLM of its own: give environment.base_url and environment.model, or set PROMPT_R1_ENV_BASE_URL and PROMPT_R1_ENV_MODEL)", 'environment')
+        }
+      },
+    ])
+    return body
+  }
+
   return new Hono<AuthEnv>()
-    .post('/', async (c) => {
-      const body = await readJson(c, createTrainingJobBody)
+    // what a job would cost before it is launched: the same body and checks, nothing created
+    .post('/estimate', async (c) => {
       const { projectId } = c.get('principal')
-      const referenced = [['training_file', body.training_file], ['validation_file', body.validation_file]] as const
-      await checkAll([
-        () => { if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment) },
-        // a published set's name: the worker reads it from its datasets folders
-        ...referenced.map(([param, fileId]) => async () => {
-          if (fileId && !isPublishedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
-        }),
-        async () => { if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model') },
-        () => {
-          // known now rather than when a worker takes the job
-          if (body.method.type === 'grpo' && !body.environment && !serverEnvironment) {
-            throw new ApiError(400, 'missing_required_parameter', "Missing required parameter: 'environment' (this server has no environment LLM of its own: give environment.base_url and environment.model, or set PROMPT_R1_ENV_BASE_URL and PROMPT_R1_ENV_MODEL)", 'environment')
-          }
-        },
-      ])
-      const hasFiles = referenced.some(([, fileId]) => fileId)
+      return c.json(await estimateTraining(db, projectId, await checkedBody(c, projectId)))
+    })
+    .post('/', async (c) => {
+      const { projectId } = c.get('principal')
+      const body = await checkedBody(c, projectId)
+      const hasFiles = [body.training_file, body.validation_file].some(Boolean)
       let job = await createJob(db, {
         projectId, kind: body.method.type === 'noop' ? 'noop' : 'train', config: body, maxAttempts,
         status: hasFiles ? 'validating_files' : 'queued',

@@ -48,6 +48,14 @@ export async function listJobs(db: Database, input: {
   return { data: rows.slice(0, limit), hasMore: rows.length > limit }
 }
 
+/** The project's latest succeeded training job of this base model: what a new job's time is estimated from. */
+export async function latestSucceededTraining(db: Database, projectId: string, model: string): Promise<Job | undefined> {
+  const [row] = await db.select().from(jobs).where(and(
+    eq(jobs.projectId, projectId), eq(jobs.kind, 'train'), eq(jobs.status, 'succeeded'), sql`${jobs.config}->>'model' = ${model}`,
+  )).orderBy(desc(jobs.finishedAt), desc(jobs.id)).limit(1)
+  return row
+}
+
 // One statement: bumping the job's counter takes its row lock, so events commit in seq order
 // and a reader paging with `after` never skips one that commits late.
 export async function appendEvent(db: Database, jobId: string, event: NewEvent): Promise<number> {

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
-import { createJob } from '../../shared/db/jobs.ts'
+import { appendEvent, createJob } from '../../shared/db/jobs.ts'
+import { createTrainingJobBody } from '../../shared/job-config.ts'
+import { sql } from 'drizzle-orm'
 import { sha256Hex } from '../../shared/ids.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 import { expectApiError, testApp } from '../helpers/app.ts'
@@ -174,6 +176,24 @@ describePostgres('edge API', () => {
     expect(late.json.error.details.map((d: any) => [d.code, d.param])).toEqual([
       ['not_found', 'training_file'], ['not_found', 'validation_file'], ['model_not_allowed', 'model'], ['missing_required_parameter', 'environment'],
     ])
+    // what a job would cost, before it is launched: nothing is created
+    const before = (await t.request('GET', '/v1/training/jobs?limit=100', { key: tenantA })).json.data.length
+    const small = { model: 'hf:Qwen/Qwen3-0.6B', training_file: file.json.id, environment, method: { type: 'grpo', grpo: { hyperparameters: { steps: 4, prompts_per_step: 2, group_size: 3, max_turns: 5, max_new_tokens_per_turn: 1024, max_response_tokens: 4096, updates_per_step: 1 } } } }
+    const estimate = await t.request('POST', '/v1/training/jobs/estimate', { key: tenantA, json: small })
+    expect(estimate.json).toEqual({
+      object: 'fine_tuning.job.estimate', episodes: 24, episodes_per_step: 6, epochs: 4, training_rows: 2, validation_episodes: 0,
+      agent_turns_max: 120, environment_calls_max: 120, sampled_tokens_max: 24 * 4096,
+      time: { seconds: null, basis: 'no succeeded training job of hf:Qwen/Qwen3-0.6B in this project to time from yet' },
+    })
+    // timed from the project's last job of the same model: 2 steps of 6 + 2 s for 3 x 2 episodes
+    const earlier = await createJob(database.db, { projectId: 'tenant-a', kind: 'train', config: createTrainingJobBody.parse({ ...small, method: { type: 'grpo', grpo: { hyperparameters: { steps: 2, prompts_per_step: 3, group_size: 2, updates_per_step: 1 } } } }), maxAttempts: 1, status: 'succeeded' })
+    for (const step of [1, 2]) await appendEvent(database.db, earlier.id, { level: 'info', type: 'metrics', message: `step ${step}/2`, data: { step, time_rollout_s: 6, time_update_s: 2 } })
+    await database.db.execute(sql`update jobs set finished_at = now() where id = ${earlier.id}`)
+    const timed = await t.request('POST', '/v1/training/jobs/estimate', { key: tenantA, json: small })
+    expect(timed.json.time).toEqual({ seconds: Math.round((8 / 6) * 24), basis: expect.stringContaining(`job ${earlier.id} (same base model): 1.33 s per episode`) })
+    // the checks of a launch, all of them
+    expectApiError(await t.request('POST', '/v1/training/jobs/estimate', { key: tenantA, json: { ...small, training_file: 'file-nope', seed: 'x' } }), 400, 'invalid_parameter', 'seed')
+    expect((await t.request('GET', '/v1/training/jobs?limit=100', { key: tenantA })).json.data.length).toBe(before + 1) // the one made above
     // another tenant's file is not there for tenant B
     expectApiError(await t.request('POST', '/v1/training/jobs', { key: tenantB, json: { model: 'm', training_file: file.json.id } }), 404, 'not_found', 'training_file')
     // a published set by name: any project may train on it, the worker reads it from its datasets folders

@@ -122,6 +122,7 @@ describePostgres('every operation of the description, answered for real', () => 
     await ok('GET', '/v1/files')
     await ok('GET', `/v1/files/${file.json.id}`)
 
+    await ok('POST', '/v1/training/jobs/estimate', { json: { method: { type: 'noop', noop: { steps: 2, step_ms: 1 } } } })
     const job = await ok('POST', '/v1/training/jobs', { json: { method: { type: 'noop', noop: { steps: 2, step_ms: 1 } } } })
     await until(async () => (await t.request('GET', `/v1/training/jobs/${job.json.id}`)).json.status === 'succeeded', { what: 'the noop job' })
     await ok('GET', '/v1/training/jobs')

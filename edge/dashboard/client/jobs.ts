@@ -167,6 +167,23 @@ export function jobViews(kit: Kit) {
       const job = await api.post(BASE, body)
       location.hash = `#/jobs/${job.id}`
     })
+    // the same body and checks as a launch; what it would cost, nothing created
+    const result = byId('train-estimate-result')
+    byId<HTMLButtonElement>('train-estimate').addEventListener('click', async () => {
+      forms.clearErrors(form)
+      result.textContent = ''
+      try {
+        const e = await api.post(`${BASE}/estimate`, forms.bodyOf(form))
+        result.textContent = [
+          `${number(e.episodes)} episodes (${number(e.episodes_per_step)} a step${e.epochs === null ? '' : `, ${e.epochs.toFixed(1)} passes over ${number(e.training_rows)} rows`})`,
+          `at most ${number(e.environment_calls_max)} environment calls and ${number(e.sampled_tokens_max)} sampled tokens`,
+          e.validation_episodes ? `${number(e.validation_episodes)} validation episodes` : null,
+          e.time.seconds === null ? `time: unknown (${e.time.basis})` : `about ${tracking.duration(e.time.seconds)} on the workers (from ${e.time.basis})`,
+        ].filter(Boolean).join(' · ')
+      } catch (error) {
+        forms.showError(form, error)
+      }
+    })
   }
 
   // the launch forms' views: their file pickers show the project's current uploads

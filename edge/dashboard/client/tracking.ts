@@ -169,7 +169,7 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     return button
   }
 
-  return { progressOf, progressCell, phaseLine, drawCurves, appendLog, follow, jobList, cancelButton }
+  return { progressOf, progressCell, phaseLine, duration, drawCurves, appendLog, follow, jobList, cancelButton }
 }
 
 export type Tracking = ReturnType<typeof trackingKit>
