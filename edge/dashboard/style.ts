@@ -50,6 +50,9 @@ td.clip { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-spa
 .progress { display: inline-flex; align-items: center; gap: .5rem; }
 .progress progress { width: 7rem; }
 .job-head { display: flex; align-items: center; gap: 1rem; }
+mark.tag { background: #e8eef6; color: #1f4e79; padding: 0 .1rem; border-radius: 2px; }
+.environment-call { border-left: 3px solid #c9d6e6; padding-left: .6rem; margin: .4rem 0; }
+button.link { background: none; border: none; padding: 0; color: #1f4e79; text-decoration: underline; cursor: pointer; font: inherit; }
 .job-phase, .estimate { color: #555; margin: 0.25rem 0; min-height: 1.5em; }
 .form-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0 0 1rem; }

@@ -164,7 +164,7 @@ async function runAgent(
       end_reason: t.endReason,
       response: null,
       trajectory: t.turns.map((turn) => ({
-        kind: turn.kind, think: turn.think, prompt: turn.prompt, environment_answer: turn.environmentAnswer, answer: turn.answer, error: turn.error,
+        kind: turn.kind, text: turn.text, think: turn.think, prompt: turn.prompt, environment_answer: turn.environmentAnswer, answer: turn.answer, error: turn.error,
       })),
       similarity_embedder: similarityEmbedderOf(dataset, embedder),
     }

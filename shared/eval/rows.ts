@@ -30,6 +30,8 @@ export interface RowScores {
 /** One turn of an agent episode as stored for the trajectory viewer. */
 export interface StoredTurn {
   kind: 'answer' | 'call' | 'invalid-call'
+  /** The turn as sampled, special tokens removed (rows stored before it existed have none). */
+  text?: string
   think: string
   prompt: string | null
   environment_answer: string | null

@@ -198,7 +198,16 @@ describeBrowser('the dashboard', () => {
     const trajectory = page.getByRole('article', { name: 'Trajectory' })
     await trajectory.locator('h3', { hasText: 'Step 1 · episode 0 (group 0)' }).waitFor()
     await expect(trajectory.locator('.turn').count()).resolves.toBe(episodes[0].turns.length)
-    await expect(trajectory.locator('.turn h4').first().textContent()).resolves.toBe(`Turn 1 · ${episodes[0].turns[0].kind}`)
+    await expect(trajectory.locator('.turn h4').first().textContent()).resolves.toMatch(new RegExp(`^Turn 1 · ${episodes[0].turns[0].kind}( · its environment call)?$`))
+    // each turn as it was written (shown open when it did not parse), its tags marked, and its call to the environment
+    for (const [i, turn] of (episodes[0].turns as any[]).entries()) {
+      const li = trajectory.locator('.turn').nth(i)
+      const written = li.locator('.turn-part', { has: page.locator('h5, summary', { hasText: /^As written/ }) }).locator('pre')
+      await expect(written.textContent()).resolves.toBe(turn.text === '' ? '(empty)' : turn.text)
+      await expect(li.locator('mark.tag').count()).resolves.toBe((turn.text.match(/<\/?(think|interaction_prompt|interaction_response|answer)>/g) ?? []).length)
+      if (turn.kind === 'invalid-call') await expect(li.locator('h5', { hasText: 'As written (it did not parse)' }).count()).resolves.toBe(1)
+      await expect(li.locator('.environment-call').count()).resolves.toBe(turn.prompt !== null || turn.environment_answer !== null ? 1 : 0)
+    }
     await expect(trajectory.locator('dd').first().textContent()).resolves.toBe(episodes[0].question)
     await screenshot(page, '07-training-trajectory')
   })
