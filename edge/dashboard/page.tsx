@@ -281,7 +281,7 @@ export function DashboardPage() {
           <section id="view-evals" hidden>
             <h2>Evaluations</h2>
             <p><a class="button" href="#/evaluations/new">New evaluation</a></p>
-            <Table id="evals-table" caption="Evaluations of your project, newest first" headers={['Evaluation', 'Datasets', 'Modes', 'Status', 'Progress', 'Environment tokens', 'Created']} />
+            <Table id="evals-table" caption="Evaluations of your project, newest first" headers={['Evaluation', 'Datasets', 'Modes', 'Status', 'Progress', 'Score (Avg all)', 'Environment tokens', 'Created']} />
             <p id="evals-message" class="muted" aria-live="polite"></p>
           </section>
 

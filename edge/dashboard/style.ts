@@ -49,7 +49,7 @@ td.clip { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-spa
 .status-cancelled { background: #fff8c5; color: var(--warn); }
 .progress { display: inline-flex; align-items: center; gap: .5rem; }
 .progress progress { width: 7rem; }
-.job-head { display: flex; align-items: center; gap: 1rem; }
+.job-head { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; }
 mark.tag { background: #e8eef6; color: #1f4e79; padding: 0 .1rem; border-radius: 2px; }
 .environment-call { border-left: 3px solid #c9d6e6; padding-left: .6rem; margin: .4rem 0; }
 button.link { background: none; border: none; padding: 0; color: #1f4e79; text-decoration: underline; cursor: pointer; font: inherit; }
@@ -92,4 +92,14 @@ tr[data-line=diff] { font-weight: 600; }
 .bubble.final { border-left: 4px solid var(--fg); }
 .final-answer { font-weight: 600; }
 #playground-stop { margin-left: .5rem; }
+pre { overflow-x: auto; }
+.meta dd { min-width: 0; overflow-wrap: anywhere; }
+/* a phone: a wide table scrolls in its own box, never the page */
+@media (max-width: 760px) {
+  header { padding: .5rem .75rem; gap: .5rem 1rem; }
+  main { padding: .75rem .75rem 2rem; }
+  .panel { padding: .75rem; }
+  table { display: block; overflow-x: auto; }
+  .bubble.environment { margin-left: 1rem; }
+}
 `

@@ -17,6 +17,7 @@ describeBrowser('the dashboard', () => {
   let page: Page
   let errors: string[]
   let jobId: string
+  let evalId: string
 
   beforeAll(async () => {
     ;[platform, browser] = await Promise.all([startPlatform(), launchBrowser()])
@@ -272,7 +273,7 @@ describeBrowser('the dashboard', () => {
     await form.getByLabel('Bootstrap resamples').fill('200')
     await page.getByRole('button', { name: 'Launch evaluation' }).click()
     await page.waitForURL(/#\/evaluations\/(?!new$)[\w-]+$/)
-    const evalId = page.url().split('/').pop()!
+    evalId = page.url().split('/').pop()!
     await page.locator('#eval-status .status-succeeded, #eval-status .status-failed').waitFor({ timeout: 90_000 })
     expect((await api(`/v1/evaluations/${evalId}`)).error).toBeNull()
 
@@ -313,7 +314,7 @@ describeBrowser('the dashboard', () => {
     const trajectory = page.getByRole('article', { name: 'Trajectory' })
     await trajectory.locator('h3', { hasText: 'gsm8k row 0 · agent' }).waitFor()
     await expect(trajectory.locator('.turn').count()).resolves.toBe(agentRow.trajectory.length)
-    await expect(trajectory.locator('.turn h4').first().textContent()).resolves.toBe(`Turn 1 · ${agentRow.trajectory[0].kind}`)
+    await expect(trajectory.locator('.turn h4').first().textContent()).resolves.toMatch(new RegExp(`^Turn 1 · ${agentRow.trajectory[0].kind}( · its environment call)?$`))
     await expect(trajectory.locator('dd').first().textContent()).resolves.toBe(agentRow.question)
     await screenshot(page, '06-evaluation')
 
@@ -323,6 +324,39 @@ describeBrowser('the dashboard', () => {
 
     await page.getByRole('link', { name: 'Evaluations' }).click()
     await page.locator('#evals-table tbody tr', { hasText: evalId }).locator('.status', { hasText: 'succeeded' }).waitFor()
+    // the list says how it scored: each mode's average over all the sets, in points
+    const average = results.summary.averages.find((a: any) => a.group === 'all')
+    const score = Object.entries(average.modes).map(([mode, e]: [string, any]) => `${mode} ${(100 * e.mean).toFixed(1)}`).join(' · ')
+    await page.locator('#evals-table tbody tr', { hasText: evalId }).locator('td', { hasText: score }).waitFor()
+  })
+
+  it('fits a phone without sideways scrolling and keeps the main actions in view on a desktop', async () => {
+    const views = ['#/jobs', `#/jobs/${jobId}`, '#/jobs/new', '#/evaluations', `#/evaluations/${evalId}`, '#/evaluations/new', '#/playground']
+    const overflow: string[] = []
+    for (const [width, height] of [[390, 844], [1440, 900]]) {
+      await page.setViewportSize({ width, height })
+      for (const view of views) {
+        await page.goto(`${platform.base}/dashboard${view}`)
+        await page.locator('main h2:visible').first().waitFor()
+        await page.waitForTimeout(300) // the view's first data
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth)
+        if (wide > width) {
+          // the deepest elements that stick out, to say what to fix
+          const culprits = await page.evaluate((w) => [...document.querySelectorAll('main *')]
+            .filter((e) => e.getBoundingClientRect().right > w + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > w + 1))
+            .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className && typeof e.className === 'string' ? `.${e.className.split(' ').join('.')}` : ''}`), width)
+          overflow.push(`${view} at ${width} px is ${wide} px wide (${culprits.join(', ')})`)
+        }
+        // on a desktop every button of a row is inside the window, not past its right edge
+        if (width < 1440) continue
+        const clipped = await page.evaluate((w) => [...document.querySelectorAll('main td button, main td a.button')]
+          .filter((b) => (b as HTMLElement).offsetParent !== null && b.getBoundingClientRect().right > w).length, width)
+        if (clipped) overflow.push(`${view} at ${width} px: ${clipped} row actions past the edge`)
+      }
+      await screenshot(page, `08-jobs-${width}`)
+    }
+    expect(overflow).toEqual([])
+    await page.setViewportSize({ width: 1280, height: 900 })
   })
 
   it('ran without script errors or blocked resources', () => {

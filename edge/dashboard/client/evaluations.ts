@@ -25,8 +25,15 @@ export function evaluationViews(kit: Kit) {
     return el('tr', {},
       el('td', {}, el('a', { href: `#/evaluations/${job.id}` }, job.id)), el('td', {}, datasets), el('td', {}, job.modes.join(', ')),
       el('td', {}, statusBadge(job.status)), el('td', {}, tracking.progressCell(progress, job.progress)),
-      el('td', { class: 'num' }, number(progress.environmentTokens)), el('td', {}, time(job.created_at)))
+      el('td', {}, scoreCell(job)), el('td', { class: 'num' }, number(progress.environmentTokens)), el('td', {}, time(job.created_at)))
   })
+
+  /** A finished evaluation's average over all its sets, per mode, in points. */
+  function scoreCell(job: any): string {
+    const all = job.result?.summary?.averages?.find((a: any) => a.group === 'all')
+    if (!all) return '–'
+    return Object.entries(all.modes as Record<string, { mean: number }>).map(([mode, estimate]) => `${mode} ${points(estimate.mean)}`).join(' · ')
+  }
 
   function setUpEvaluationForm() {
     const form = byId<HTMLFormElement>('eval-form')
