@@ -71,6 +71,17 @@ function EpisodeBrowser({ prefix, caption, headers, children }: { prefix: string
   )
 }
 
+// The curves' controls: smoothing, log scale, and (training jobs) another run overlaid for comparison.
+function ChartControls({ prefix, compare }: { prefix: string; compare?: boolean }) {
+  return (
+    <form id={`${prefix}-chart-controls`} class="chart-controls" aria-label="Chart settings">
+      <label>Smoothing <input type="range" name="smoothing" min="0" max="0.95" step="0.05" value="0" /> <output name="smoothing-value">0</output></label>
+      <label><input type="checkbox" name="log" /> Log scale</label>
+      {compare ? <label>Compare with <select name="compare"><option value="">(no other run)</option></select></label> : null}
+    </form>
+  )
+}
+
 function UploadForm({ id, target, purpose }: { id: string; target: string; purpose: 'fine-tune' | 'evals' }) {
   return (
     <form id={id} class="upload-form panel" data-target={target} novalidate>
@@ -257,6 +268,7 @@ export function DashboardPage() {
             <p id="job-message" class="form-error" role="alert"></p>
             <dl id="job-meta" class="meta"></dl>
             <h3>Metrics</h3>
+            <ChartControls prefix="job" compare />
             <div id="job-curves" class="charts" aria-live="polite"></div>
             <h3>Checkpoints</h3>
             <p id="job-checkpoints-empty" class="muted">No checkpoints yet.</p>
@@ -298,6 +310,7 @@ export function DashboardPage() {
             <p id="eval-message" class="form-error" role="alert"></p>
             <dl id="eval-meta" class="meta"></dl>
             <h3>Scores as rows arrive</h3>
+            <ChartControls prefix="eval" />
             <div id="eval-curves" class="charts" aria-live="polite"></div>
             <h3>Results</h3>
             <div id="eval-table" class="scroll"></div>

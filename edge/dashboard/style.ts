@@ -64,8 +64,17 @@ button.link { background: none; border: none; padding: 0; color: #1f4e79; text-d
 .chart svg { width: 100%; height: auto; display: block; }
 .chart-bg { fill: #fbfcfd; }
 .chart-line { fill: none; stroke: var(--accent); stroke-width: 2; }
-.chart-dot { fill: var(--accent); }
-.chart-axis { display: flex; justify-content: space-between; color: var(--muted); }
+.chart-line.raw { stroke-width: 1; opacity: .3; }
+.chart-dot { fill: var(--accent); opacity: .6; }
+.chart-line.run-1 { stroke: #c2410c; }
+.chart-dot.run-1 { fill: #c2410c; }
+.chart .axis { stroke: var(--muted); }
+.chart .grid { stroke: var(--line); }
+.chart .tick { font-size: 9px; fill: var(--muted); }
+.chart .axis-label { font-size: 9px; fill: var(--fg); }
+.chart-controls { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1.5rem; margin: 0 0 .5rem; }
+.chart-controls label { font-weight: 400; display: flex; align-items: center; gap: .35rem; min-width: 0; max-width: 100%; }
+.chart-controls select { min-width: 0; flex: 1; }
 .scroll { overflow-x: auto; }
 table.results td small.ci { color: var(--muted); }
 tr[data-line=diff] { font-weight: 600; }

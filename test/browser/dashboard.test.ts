@@ -181,6 +181,29 @@ describeBrowser('the dashboard', () => {
     await page.locator('#job-status .status-succeeded, #job-status .status-failed').waitFor({ timeout: 60_000 })
     expect((await api(`/v1/training/jobs/${trainId}`)).error).toBeNull()
     await expect(curve.getAttribute('points').then((p) => p!.split(' ').length)).resolves.toBe(3)
+    // axes with ticks and the x label, a tooltip on every point
+    const reward = page.locator('#job-curves figure[data-metric="reward_mean"]')
+    expect(await reward.locator('text.tick').count()).toBeGreaterThanOrEqual(3)
+    await expect(reward.locator('text.axis-label').textContent()).resolves.toBe('step')
+    const rewards = (await api(`/v1/training/jobs/${trainId}/events?limit=1000`)).data.filter((e: any) => e.type === 'metrics').map((e: any) => e.data.reward_mean)
+    await expect(reward.locator('circle title').allTextContents()).resolves.toEqual(rewards.map((r: number, i: number) => expect.stringMatching(new RegExp(`^step ${i + 1}: reward_mean `))))
+    // smoothing keeps the raw curve, faint, under the smoothed one
+    const controls = page.locator('#job-chart-controls')
+    await controls.getByLabel('Smoothing').fill('0.6')
+    await reward.locator('polyline.raw').waitFor()
+    const [raw, smoothed] = await Promise.all([reward.locator('polyline.raw').getAttribute('points'), reward.locator('polyline:not(.raw)').getAttribute('points')])
+    expect(raw!.split(' ')[0]).toBe(smoothed!.split(' ')[0]) // the first point is the same (debiased)
+    await controls.getByLabel('Smoothing').fill('0')
+    // a log scale where every value is positive
+    await controls.getByLabel('Log scale').check()
+    await page.locator('#job-curves figure[data-metric="response_tokens_mean"] figcaption', { hasText: 'log scale' }).waitFor()
+    await controls.getByLabel('Log scale').uncheck()
+    // another run overlaid: the noop job of the earlier test shares the progress metric
+    await controls.getByLabel('Compare with').selectOption(jobId)
+    await page.locator('#job-curves figure[data-metric="progress"] polyline.run-1').waitFor()
+    await expect(page.locator('#job-curves figure[data-metric="progress"] polyline.run-1').getAttribute('points').then((p) => p!.split(' ').length)).resolves.toBe(12)
+    await screenshot(page, '05-training-curves-compared')
+    await controls.getByLabel('Compare with').selectOption('')
 
     // the latest step is shown; step 1's episodes, filtered and opened, are the API's
     const picker = page.locator('#job-rows-filters').getByLabel('Step')

@@ -1,6 +1,7 @@
 // Client side: evaluations: the list, the launch form, and an evaluation's page: progress and
 // curves, the paper-style table with confidence intervals, the agent-vs-direct bar chart,
 // downloads, and the scored rows in the trajectory viewer (trajectories.ts). Self-contained: see dom.ts.
+import type { JobEvent } from './api.ts'
 import type { Kit, View } from './kit.ts'
 import type { ViewedTurn } from './trajectories.ts'
 
@@ -152,7 +153,10 @@ export function evaluationViews(kit: Kit) {
       const text = await api.text(`${base}/results?format=jsonl`)
       showRows(text.split('\n').filter(Boolean).map((line) => JSON.parse(line)), results.summary)
     }
+    let seen: JobEvent[] = []
+    const settings = tracking.chartSettings('eval-chart-controls', () => tracking.drawCurves(byId('eval-curves'), seen, settings()))
     return tracking.follow(base, 1000, (events, added, job) => {
+      seen = events
       fill(byId('eval-status'), statusBadge(job.status))
       cancel.disabled = dom.isTerminal(job.status) || job.status === 'cancelling'
       const progress = tracking.progressOf(events)
@@ -166,7 +170,7 @@ export function evaluationViews(kit: Kit) {
       ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]))
       tracking.appendLog(byId('eval-log').querySelector('tbody')!, added)
       const scored = added.some((e) => e.type === 'metrics')
-      if (scored || events.length === 0) tracking.drawCurves(byId('eval-curves'), events)
+      if (scored || events.length === 0) tracking.drawCurves(byId('eval-curves'), events, settings())
       // results are recomputed from the stored rows: fetch them when rows arrive and at the end
       if (scored || dom.isTerminal(job.status)) showResults().catch((error) => { message.textContent = (error as Error).message })
     }, (error) => { message.textContent = (error as Error).message })

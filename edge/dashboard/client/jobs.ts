@@ -1,6 +1,7 @@
 // Client side: training jobs: the list (status, progress, cost), a job's page (live curves, event
 // log, checkpoints with downloads, each step's episodes in the trajectory viewer, cancel) and the
 // launch form. Self-contained: see dom.ts.
+import type { JobEvent } from './api.ts'
 import type { Kit, View } from './kit.ts'
 import type { ViewedTurn } from './trajectories.ts'
 
@@ -126,7 +127,16 @@ export function jobViews(kit: Kit) {
     message.textContent = ''
     const cancel = tracking.cancelButton('job-cancel', 'job-status', base, message)
     let lastStatus = ''
+    let seen: JobEvent[] = []
+    const settings = tracking.chartSettings('job-chart-controls', () => tracking.drawCurves(byId('job-curves'), seen, settings()))
+    // the other runs of the project, any of which can be overlaid on this one's curves
+    api.get(`${BASE}?limit=100`).then((jobs) => {
+      const picker = byId('job-chart-controls').querySelector('select[name=compare]')!
+      fill(picker, el('option', { value: '' }, '(no other run)'),
+        jobs.data.filter((j: any) => j.id !== id).map((j: any) => el('option', { value: j.id }, `${j.id} · ${j.kind} · ${j.status}`)))
+    }).catch((error) => { message.textContent = (error as Error).message })
     return tracking.follow(base, 1000, (events, added, job) => {
+      seen = events
       fill(byId('job-status'), statusBadge(job.status))
       cancel.disabled = dom.isTerminal(job.status) || job.status === 'cancelling'
       const progress = tracking.progressOf(events)
@@ -138,7 +148,7 @@ export function jobViews(kit: Kit) {
         ['merged model', job.fine_tuned_model ?? '–'], ['error', job.error ? `${job.error.code}: ${job.error.message}` : '–'],
       ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]))
       const stepped = added.some((e) => e.type === 'metrics')
-      if (events.length === 0 || stepped) tracking.drawCurves(byId('job-curves'), events)
+      if (events.length === 0 || stepped) tracking.drawCurves(byId('job-curves'), events, settings())
       tracking.appendLog(byId('job-log').querySelector('tbody')!, added)
       // a step's episodes are stored before its metrics event
       if (events.length === 0 || stepped) refreshEpisodes().catch((error) => { message.textContent = (error as Error).message })

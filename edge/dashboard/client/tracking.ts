@@ -6,6 +6,8 @@ import type { Dom } from './dom.ts'
 import type { View } from './kit.ts'
 
 export interface JobProgress { progress: number | null; step: number | null; environmentTokens: number }
+/** How curves are drawn: smoothing weight, log scale, and another run to overlay. */
+export interface ChartSettings { smoothing: number; log: boolean; compare: { label: string; events: JobEvent[] } | null }
 
 export function trackingKit(dom: Dom, charts: Charts, api: Api) {
   const { el, fill, time, number } = dom
@@ -65,8 +67,8 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     return dom.progressBar(p.progress, label)
   }
 
-  /** One small chart per numeric metric, x = the event's step (else rows scored, else its position). */
-  function drawCurves(container: Element, events: JobEvent[]) {
+  /** Each numeric metric's points, x = the event's step (else rows scored, else its position). */
+  function seriesOf(events: JobEvent[]) {
     const series = new Map<string, [number, number][]>()
     let xName = 'event'
     metricsOf(events).forEach((event, i) => {
@@ -80,10 +82,42 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
         series.get(name)!.push([x, value])
       }
     })
+    return { series, xName }
+  }
+
+  /** One chart per numeric metric of the job, with another run's curve of the same metric overlaid when comparing. */
+  function drawCurves(container: Element, events: JobEvent[], settings: ChartSettings) {
+    const { series, xName } = seriesOf(events)
+    const other = settings.compare && seriesOf(settings.compare.events).series
     const rank = (name: string) => (PREFERRED.includes(name) ? PREFERRED.indexOf(name) : PREFERRED.length)
     const names = [...series.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    if (names.length === 0) fill(container, el('p', { class: 'muted' }, 'No metrics yet.'))
-    else fill(container, ...names.map((name) => charts.lineChart(name, series.get(name)!, xName)))
+    if (names.length === 0) return fill(container, el('p', { class: 'muted' }, 'No metrics yet.'))
+    fill(container, ...names.map((name) => charts.lineChart(name, [
+      { label: 'this run', points: series.get(name)! },
+      ...(other && other.get(name) ? [{ label: settings.compare!.label, points: other.get(name)! }] : []),
+    ], xName, settings)))
+  }
+
+  /** The chart settings form of a page: its current values, and `onChange` called as they change. */
+  function chartSettings(formId: string, onChange: () => void): () => ChartSettings {
+    const form = dom.byId<HTMLFormElement>(formId)
+    let compare: ChartSettings['compare'] = null
+    const read = () => {
+      const data = new FormData(form)
+      return { smoothing: Number(data.get('smoothing') ?? 0), log: data.get('log') === 'on', compare }
+    }
+    form.oninput = () => {
+      form.querySelector('output')!.textContent = String(read().smoothing)
+      onChange()
+    }
+    const picker = form.querySelector<HTMLSelectElement>('select[name=compare]')
+    if (picker) {
+      picker.onchange = async () => {
+        compare = picker.value ? { label: picker.value, events: await api.eventsAfter(`/v1/training/jobs/${picker.value}`, 0) } : null
+        onChange()
+      }
+    }
+    return read
   }
 
   /** Adds events to a log table's body, newest at the top. */
@@ -169,7 +203,7 @@ export function trackingKit(dom: Dom, charts: Charts, api: Api) {
     return button
   }
 
-  return { progressOf, progressCell, phaseLine, duration, drawCurves, appendLog, follow, jobList, cancelButton }
+  return { progressOf, progressCell, phaseLine, duration, drawCurves, chartSettings, appendLog, follow, jobList, cancelButton }
 }
 
 export type Tracking = ReturnType<typeof trackingKit>
