@@ -3,6 +3,7 @@
 //   prompt-r1 score [--trajectories] FILE.jsonl     scores predictions or trajectories
 //   prompt-r1 eval --dataset ... --env-base-url ...  runs an evaluation locally (docs/evaluation.md)
 //   prompt-r1 datasets list|pull [NAME ...]         the published sets: where they are, getting them
+//   prompt-r1 chat QUESTION / train --config JOB.json  a running platform's API (shared/cli/client.ts)
 // score: per-line scores go to stdout as JSON lines, the summary and bad lines to stderr; exit
 // status 0 when every line was scored, 1 when some lines were bad, 2 on a usage error.
 // eval: the table goes to stdout, progress to stderr; exit status 0 when done, 1 when the
@@ -20,9 +21,11 @@ commands:
   eval       run an evaluation locally: direct, cot and the agent on published or own sets (docs/evaluation.md)
   score      score predictions or trajectories with the published metrics (docs/protocol.md)
   datasets   list the published sets and pull them from the Hugging Face hub (docs/protocol.md)
+  chat       ask a running platform's agent, every step printed as it happens
+  train      launch a training job on a running platform and follow it to its end
 prompt-r1 COMMAND --help shows a command's options; prompt-r1 --version its version.
 exit status: 0 done; 1 the work failed (bad lines, environment_unavailable, dataset_missing, a failed
-pull); 2 a usage error; 130 interrupted.`
+pull, an error from the server, a job that did not succeed); 2 a usage error; 130 interrupted.`
 
 const SCORE_USAGE = `usage: prompt-r1 score [--trajectories] FILE.jsonl
   predictions (default): lines {"prediction": string, "golds": [string]} -> {"line", "em", "f1", "substring", "math_equal"}
@@ -88,6 +91,40 @@ async function evaluate(rest: string[]): Promise<number> {
   }
 }
 
+async function client(command: 'chat' | 'train', rest: string[]): Promise<number> {
+  const { CHAT_USAGE, ClientError, TRAIN_USAGE, UsageError, runChatCli, runTrainCli } = await import('../shared/cli/client.ts')
+  const usage = command === 'chat' ? CHAT_USAGE : TRAIN_USAGE
+  if (rest.includes('--help')) {
+    console.log(usage)
+    return 0
+  }
+  if (rest.length === 0) {
+    console.error(usage)
+    return 2
+  }
+  const abort = new AbortController()
+  process.once('SIGINT', () => abort.abort(new Error('interrupted')))
+  const io = { out: process.stdout, err: process.stderr }
+  try {
+    if (command === 'chat') {
+      await runChatCli(rest, process.env, io, abort.signal)
+      return 0
+    }
+    return (await runTrainCli(rest, process.env, io, abort.signal)) ? 0 : 1
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`prompt-r1 ${command}: ${error.message}\n${usage}`)
+      return 2
+    }
+    if (error instanceof ClientError) {
+      console.error(`prompt-r1 ${command}: ${error.message}`)
+      return 1
+    }
+    if (abort.signal.aborted) return 130
+    throw error
+  }
+}
+
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -110,6 +147,7 @@ async function main(args: string[]): Promise<number> {
     process.once('SIGINT', () => abort.abort(new Error('interrupted')))
     return runDatasetsCli(rest, process.env, { out: process.stdout, err: process.stderr }, abort.signal)
   }
+  if (command === 'chat' || command === 'train') return client(command, rest)
   console.error(`prompt-r1: unknown command ${JSON.stringify(command)}\n${OVERVIEW}`)
   return 2
 }

@@ -24,7 +24,7 @@ describe('prompt-r1', () => {
     const help = await prompt_r1('--help')
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/^usage: prompt-r1 COMMAND/)
-    for (const command of ['eval', 'score', 'datasets']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'))
+    for (const command of ['eval', 'score', 'datasets', 'chat', 'train']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'))
     expect(help.stdout).toMatch(/exit status: 0 done; 1 .*; 2 a usage error; 130 interrupted/s)
     const bare = await prompt_r1()
     expect(bare).toMatchObject({ code: 2, stdout: '' })
@@ -37,7 +37,7 @@ describe('prompt-r1', () => {
   })
 
   it('gives each command\'s usage on --help (exit 0) and for a bare command (exit 2)', async () => {
-    for (const [command, usage] of [['eval', /^usage: prompt-r1 eval --dataset/], ['score', /^usage: prompt-r1 score/], ['datasets', /^usage: prompt-r1 datasets list/]] as const) {
+    for (const [command, usage] of [['eval', /^usage: prompt-r1 eval --dataset/], ['score', /^usage: prompt-r1 score/], ['datasets', /^usage: prompt-r1 datasets list/], ['chat', /^usage: prompt-r1 chat /], ['train', /^usage: prompt-r1 train /]] as const) {
       const help = await prompt_r1(command, '--help')
       expect(help.code, command).toBe(0)
       expect(help.stdout).toMatch(usage)

@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../edge/app.ts'
-import { answerQuestion } from '../../gpu-worker/agent.ts'
 import { episodeRecords } from '../../gpu-worker/training/trajectories.ts'
-import type { AgentService } from '../../shared/agents.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
@@ -23,6 +21,7 @@ import { dualConstrainedReward } from '../../shared/protocol/reward.ts'
 import { userContentForQuestion } from '../../shared/protocol/template.ts'
 import type { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { testApp } from '../helpers/app.ts'
+import { SCRIPT, SCRIPTED_QUESTION, scriptedAgents } from '../helpers/scripted-agent.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 import { DOCUMENT, checkAgainstDescription, exercised } from '../helpers/openapi.ts'
 import { until } from '../helpers/wait.ts'
@@ -30,13 +29,7 @@ import { type DeterministicArithmeticEnv, startDeterministicArithmeticEnv } from
 import { qwen3Tokenizer } from '../protocol/qwen3-tokenizer.ts'
 import { ScriptedPolicy } from '../protocol/scripted-policy.ts'
 
-const QUESTION = 'What is 17 * 23?'
-const SCRIPT = {
-  [QUESTION]: [
-    `<think>\nI will ask the large model.\n</think>\n\n<interaction_prompt>${JSON.stringify({ name: 'prompt', arguments: { prompt: 'Compute 17 * 23.' } })}</interaction_prompt>`,
-    'It said 391.\n</think>\n\n<answer>391</answer>',
-  ],
-}
+const QUESTION = SCRIPTED_QUESTION
 
 describe('the OpenAPI description', () => {
   it('describes every route of the API, and only those', () => {
@@ -83,17 +76,7 @@ describePostgres('every operation of the description, answered for real', () => 
     database = await freshPostgres()
     blobs = new LocalBlobStore(mkdtempSync(join(tmpdir(), 'openapi-blobs-')))
     ;[env, tokenizer] = await Promise.all([startDeterministicArithmeticEnv(), qwen3Tokenizer()])
-    const environment = () => new OpenAIEnvironment({ baseURL: env.baseURL, apiKey: 'k', model: 'arithmetic', policy: { allowLoopback: true } })
-    // a served agent whose turns are scripted: the route, the runner and the events are the real ones
-    const agents: AgentService = {
-      models: async () => [{ id: 'scripted-agent', created: 0, ownedBy: 'prompt-r1' }],
-      hasModel: async (_project, model) => model === 'scripted-agent',
-      run: async (request) => {
-        request.onAccepted?.()
-        return answerQuestion({ policy: new ScriptedPolicy(tokenizer, SCRIPT), tokenizer, environment: environment(), question: request.question, options: TRAINING_OPTIONS, signal: request.signal, onEvent: request.onEvent })
-      },
-    }
-    t = await testApp(database, blobs, { PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: 'true' }, agents)
+    t = await testApp(database, blobs, { PROMPT_R1_ALLOW_LOOPBACK_ENVIRONMENT: 'true' }, scriptedAgents(tokenizer, env.baseURL))
     await t.worker.start()
   })
   afterAll(async () => {
