@@ -41,7 +41,7 @@ async function main() {
         ? '  chat: on the GPU workers that advertise an inference endpoint in the workers table'
         : `  agent: ${config.agent.source ? `${config.agent.name} from ${config.agent.source}` : 'merged checkpoints only (set PROMPT_R1_AGENT_MODEL to serve one by name)'}`
           + `, environment: ${config.environment ? `${config.environment.model} at ${config.environment.baseURL}` : 'per request'}`,
-      ...(generatedAdminKey ? [`  admin API key (shown once; store it now): ${generatedAdminKey}`] : []),
+      ...(generatedAdminKey ? [`  admin API key (shown once; store it now): ${generatedAdminKey}`, ...firstSteps(base)] : []),
     ].join('\n'))
   })
   return async () => {
@@ -53,3 +53,17 @@ async function main() {
 }
 
 runMain(main)
+
+/** What a new platform can do next, said on its first start (a fresh data folder). */
+function firstSteps(base: string): string[] {
+  return [
+    '',
+    'What next:',
+    `  - open ${base}/dashboard and sign in with the key above; ${base}/docs is the API reference`,
+    '  - offline, a tiny agent trained on arithmetic in a few minutes: stop this server (Ctrl-C), run',
+    '    `npm run demo:train`, start again, and chat with the merged checkpoint it prints in the Playground',
+    '  - with a large LLM (any OpenAI-compatible API): `npm run prompt-r1 -- datasets pull train validation`,',
+    '    then a training job of hf:Qwen/Qwen3-0.6B with that environment (the form\'s "Estimate the cost"',
+    '    says what the published recipe takes first), or an evaluation of the published sets',
+  ]
+}

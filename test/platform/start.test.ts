@@ -39,6 +39,10 @@ describe('npm start', () => {
     expect(first.output()).toContain(`listening on http://127.0.0.1:${port}`)
     expect(first.output()).toContain('database: pglite, blob store: local, in-process worker: noop')
     const key = /admin API key \(shown once; store it now\): (pr1-\w+)/.exec(first.output())![1]
+    // a fresh platform says where to go from here, offline and online
+    expect(first.output()).toContain('What next:')
+    expect(first.output()).toContain('`npm run demo:train`')
+    expect(first.output()).toContain('datasets pull train validation')
     const base = `http://127.0.0.1:${port}`
     expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok', database: 'pglite', blob_store: 'local' })
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
@@ -68,6 +72,7 @@ describe('npm start', () => {
     // second start on the same folder: same data, same key, no new key printed
     const second = await start({ PORT: String(port), PROMPT_R1_DATA_DIR: dataDir, DATABASE_URL: '', S3_BUCKET: '' })
     expect(second.output()).not.toContain('admin API key')
+    expect(second.output()).not.toContain('What next:')
     const listed = await (await fetch(`${base}/v1/training/jobs`, { headers })).json() as any
     expect(listed.data.map((j: any) => j.id)).toEqual([busy.id, job.id])
     expect(await second.stop()).toBe(0)
