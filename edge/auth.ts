@@ -16,10 +16,10 @@ export type AuthEnv = { Variables: { principal: Principal } }
 export function requireApiKey(db: Database): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization')
-    const url = new URL(c.req.url)
     let key: ApiKey | undefined
-    const linkKeyId = header || c.req.method !== 'GET' ? null : signedKeyId(url)
-    if (linkKeyId !== null) {
+    const url = header || c.req.method !== 'GET' ? null : new URL(c.req.url)
+    const linkKeyId = url && signedKeyId(url)
+    if (url && linkKeyId !== null) {
       key = ID_PATTERN.test(linkKeyId) ? await findKeyById(db, linkKeyId) : undefined
       await checkSignedLink(url, key)
     } else {
