@@ -46,7 +46,8 @@ describeBrowser('the dashboard', () => {
 
     await page.locator('#api-key').fill(platform.key)
     await page.getByRole('button', { name: 'Use this key' }).click()
-    await page.getByText('No training jobs yet.').waitFor()
+    // an empty platform says where to go from here
+    await page.getByText(/^No training jobs yet\. To see one through to a chat offline: .*npm run demo:train -- --keep-environment.*Estimate the cost before launching\.$/).waitFor()
     expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([platform.key])
     await screenshot(page, '01-jobs-empty')
   })

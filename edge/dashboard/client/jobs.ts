@@ -17,7 +17,7 @@ export function jobViews(kit: Kit) {
   const { el, fill, byId, time, number, statusBadge } = dom
   const BASE = '/v1/training/jobs'
 
-  const list = tracking.jobList(BASE, { table: 'jobs-table', message: 'jobs-message' }, 'No training jobs yet.', (job, progress) =>
+  const list = tracking.jobList(BASE, { table: 'jobs-table', message: 'jobs-message' }, 'No training jobs yet. To see one through to a chat offline: stop the server, run `npm run demo:train -- --keep-environment` (a tiny agent learns arithmetic in about a minute), start it again, and ask that agent in the Playground. With a large LLM: upload a dataset in New training job and Estimate the cost before launching.', (job, progress) =>
     el('tr', {},
       el('td', {}, el('a', { href: `#/jobs/${job.id}` }, job.id)),
       el('td', {}, job.kind), el('td', {}, job.model ?? '–'), el('td', {}, statusBadge(job.status)),
