@@ -50,18 +50,24 @@ async function score(rest: string[]): Promise<number> {
   return report.errors.length > 0 ? 1 : 0
 }
 
+/** --help prints the usage (exit 0); a bare command shows what it takes (exit 2); else undefined. */
+function usageAsked(rest: string[], usage: string): number | undefined {
+  if (rest.includes('--help')) {
+    console.log(usage)
+    return 0
+  }
+  if (rest.length === 0) {
+    console.error(usage)
+    return 2
+  }
+  return undefined
+}
+
 async function evaluate(rest: string[]): Promise<number> {
   // loaded here: it brings the model engine, which `score` does not need
   const { EVAL_USAGE, UsageError, parseEvalArgs, runEvalCli } = await import('../gpu-worker/eval/cli.ts')
-  if (rest.includes('--help')) {
-    console.log(EVAL_USAGE)
-    return 0
-  }
-  // a bare command shows what it takes
-  if (rest.length === 0) {
-    console.error(EVAL_USAGE)
-    return 2
-  }
+  const asked = usageAsked(rest, EVAL_USAGE)
+  if (asked !== undefined) return asked
   let options
   try {
     options = parseEvalArgs(rest, process.env)
@@ -94,14 +100,8 @@ async function evaluate(rest: string[]): Promise<number> {
 async function client(command: 'chat' | 'train', rest: string[]): Promise<number> {
   const { CHAT_USAGE, ClientError, TRAIN_USAGE, UsageError, runChatCli, runTrainCli } = await import('../shared/cli/client.ts')
   const usage = command === 'chat' ? CHAT_USAGE : TRAIN_USAGE
-  if (rest.includes('--help')) {
-    console.log(usage)
-    return 0
-  }
-  if (rest.length === 0) {
-    console.error(usage)
-    return 2
-  }
+  const asked = usageAsked(rest, usage)
+  if (asked !== undefined) return asked
   const abort = new AbortController()
   process.once('SIGINT', () => abort.abort(new Error('interrupted')))
   const io = { out: process.stdout, err: process.stderr }
