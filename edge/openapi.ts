@@ -3,7 +3,7 @@
 // below, one per object the API answers with. Served at /openapi.json and read by /docs;
 // test/platform/openapi.test.ts checks real responses of every route against it.
 import { z } from 'zod'
-import { createEvaluationBody, createTrainingJobBody, evalAgent, evalDatasetSpec, evalEnvironment } from '../shared/job-config.ts'
+import { createEvaluationBody, createTrainingJobBody, evalAgent, evalDatasetSpec, environmentFields } from '../shared/job-config.ts'
 import { JOB_KINDS, JOB_PHASES, JOB_STATUSES } from '../shared/db/schema.ts'
 import { EVAL_MODES } from '../shared/job-config.ts'
 import { createApiKeyBody } from './routes/api-keys.ts'
@@ -49,7 +49,7 @@ export const responses = {
     created_at: unixTime, started_at: unixTime.nullable(), finished_at: unixTime.nullable(),
     training_file: z.string().nullable(), validation_file: z.string().nullable(),
     method: createTrainingJobBody.shape.method.unwrap().nullable(), seed: z.number().int().nullable(),
-    environment: evalEnvironment.omit({ api_key: true }).extend({ api_key_set: z.boolean() }).nullable(),
+    environment: environmentFields.omit({ api_key: true }).extend({ api_key_set: z.boolean() }).nullable(),
     suffix: z.string().nullable(), metadata: z.record(z.string(), z.string()).nullable(), error: errorDetail.nullable(),
     fine_tuned_model: z.string().nullable().describe('the merged model\'s name for chat: ft:<base>:<project>[:<suffix>]:<checkpoint id>'),
     result: openRecord.nullable(), attempt: z.number().int(), max_attempts: z.number().int(), organization_id: z.string(),
@@ -58,7 +58,7 @@ export const responses = {
     id: z.string(), object: z.literal('evaluation'), status: z.enum(JOB_STATUSES), progress: jobProgress,
     created_at: unixTime, started_at: unixTime.nullable(), finished_at: unixTime.nullable(),
     datasets: z.array(evalDatasetSpec), modes: z.array(z.enum(EVAL_MODES)),
-    environment: evalEnvironment.omit({ api_key: true }).extend({ api_key_set: z.boolean() }),
+    environment: environmentFields.omit({ api_key: true }).extend({ api_key_set: z.boolean() }),
     agent: evalAgent.nullable(), max_rows: z.number().int().nullable(), batch_size: z.number().int(), bootstrap_resamples: z.number().int(),
     metadata: z.record(z.string(), z.string()).nullable(), error: errorDetail.nullable(), result: openRecord.nullable(),
     attempt: z.number().int(), max_attempts: z.number().int(), organization_id: z.string(),

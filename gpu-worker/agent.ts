@@ -13,6 +13,7 @@ import {
   ChatTokenizer, type Environment, OpenAIEnvironment, type Policy, PROTOCOLS, type ProtocolOptions,
   runEpisodes, userContentForQuestion,
 } from '../shared/protocol/index.ts'
+import { builtinEnvironment } from '../shared/protocol/builtin-environment.ts'
 import { type AgentRuntime, loadAgentRuntime } from './engine/agent-runtime.ts'
 import type { ModelSource } from './engine/checkpoint.ts'
 import { EnginePolicy } from './engine/policy.ts'
@@ -102,8 +103,12 @@ export class LocalAgents implements ServedAgents {
     if (!agent) throw new Error(`no agent '${request.model}': call hasModel first`)
     request.onAccepted?.()
     const outbound = { allowLoopback: this.deps.allowLoopbackEnvironment }
-    await checkResolvedHost(request.environment.baseURL, outbound)
-    const environment = new OpenAIEnvironment({ ...request.environment, policy: outbound, maxRetries: 2, timeoutMs: 120_000 })
+    let environment: Environment
+    if ('builtin' in request.environment) environment = builtinEnvironment(request.environment.builtin)
+    else {
+      await checkResolvedHost(request.environment.baseURL, outbound)
+      environment = new OpenAIEnvironment({ ...request.environment, policy: outbound, maxRetries: 2, timeoutMs: 120_000 })
+    }
     const protocol = PROTOCOLS[request.protocol]
     const policy = new EnginePolicy(agent.generator, {
       temperature: request.sampling.temperature ?? protocol.sampling.temperature, topP: request.sampling.topP ?? protocol.sampling.topP,

@@ -1,12 +1,14 @@
 // What the edge needs from whoever runs agents (npm start's model thread, or GPU workers over their
 // inference endpoint), and that endpoint's wire format. Types only: the edge never imports the engine.
+import type { BuiltinEnvironmentName } from './protocol/builtin-environment.ts'
 import type { TokenUsage } from './protocol/environment.ts'
 import type { TurnRecord } from './protocol/episode.ts'
 import type { ProtocolName } from './protocol/options.ts'
 
 export interface AgentModel { id: string; created: number; ownedBy: string }
 
-export interface EnvironmentEndpoint { baseURL: string; model: string; apiKey: string }
+// An OpenAI-compatible endpoint, or a built-in environment by name (shared/protocol/builtin-environment.ts)
+export type EnvironmentEndpoint = { baseURL: string; model: string; apiKey: string } | { builtin: BuiltinEnvironmentName }
 
 // A step of an episode as it happens, for streaming.
 export type AgentEvent =

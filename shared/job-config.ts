@@ -2,6 +2,7 @@
 // Workers parse the stored config with the same schema, so both sides agree on every default.
 import { z } from 'zod'
 import { PUBLISHED_DATASETS } from '../datasets/registry.ts'
+import { BUILTIN_ENVIRONMENTS } from './protocol/builtin-environment.ts'
 import { PROTOCOL_NAMES, PROTOCOLS, type ProtocolOptions } from './protocol/options.ts'
 
 // The published Prompt-R1 recipe (PROTOCOL.md, "Training recipe").
@@ -11,6 +12,8 @@ export const grpoHyperparameters = z.strictObject({
   prompts_per_step: z.number().int().min(1).max(4096).default(128),
   steps: z.number().int().min(1).max(1_000_000).default(100),
   learning_rate: z.number().positive().max(1).default(1e-6),
+  // AdamW's decoupled weight decay (verl's default)
+  weight_decay: z.number().min(0).max(1).default(0.01),
   kl_coef: z.number().min(0).max(10).default(0.001),
   clip_ratio: z.number().positive().max(1).default(0.2),
   dual_clip: z.number().min(1).default(3.0),
@@ -56,10 +59,13 @@ export const environmentApiKey = z.string().max(4096).regex(/^[\x20-\x7e]*$/, 'm
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'is not a file id')
 
-// The environment LLM a job calls (an evaluation's, or a training job's instead of the worker's).
-export const evalEnvironment = z.strictObject({
-  base_url: z.string().min(1).max(2000),
-  model: z.string().min(1).max(200),
+// The environment LLM a job calls (an evaluation's, or a training job's instead of the worker's):
+// an OpenAI-compatible endpoint (base_url and model), or a built-in one by name, which needs no
+// network (shared/protocol/builtin-environment.ts). The sampling and client settings apply to an endpoint.
+export const environmentFields = z.strictObject({
+  builtin: z.enum(BUILTIN_ENVIRONMENTS).optional(),
+  base_url: z.string().min(1).max(2000).optional(),
+  model: z.string().min(1).max(200).optional(),
   api_key: environmentApiKey.optional(),
   // sent with every environment call; none by default, so the provider's defaults apply (as published)
   temperature: z.number().min(0).max(2).optional(),
@@ -73,9 +79,28 @@ export const evalEnvironment = z.strictObject({
   cache: z.boolean().default(true),
 })
 
+/** Where an environment is: a built-in one, or an endpoint with both its URL and its model. */
+export function checkEnvironmentSource(environment: { builtin?: string; base_url?: string; model?: string }, ctx: z.RefinementCtx) {
+  if (environment.builtin !== undefined) {
+    for (const field of ['base_url', 'model'] as const) {
+      if (environment[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `give either builtin or ${field}, not both` })
+    }
+    return
+  }
+  for (const field of ['base_url', 'model'] as const) {
+    if (environment[field] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [field], params: { missing: true }, message: `an environment needs base_url and model (an OpenAI-compatible endpoint), or builtin (${BUILTIN_ENVIRONMENTS.join(', ')})` })
+    }
+  }
+}
+
+export const evalEnvironment = environmentFields.superRefine(checkEnvironmentSource)
+export type EnvironmentSpec = z.infer<typeof evalEnvironment>
+
 export const createTrainingJobBody = z.strictObject({
   model: z.string().min(1).max(500).optional(),
-  // an uploaded file's id, or a published set's name (PUBLISHED_DATASETS: train, validation, ...)
+  // an uploaded file's id, a published set's name (PUBLISHED_DATASETS: train, validation, ...) or a
+  // built-in set's (arithmetic: the demo's questions)
   training_file: id.optional(),
   validation_file: id.optional(),
   seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),

@@ -3,6 +3,8 @@
 // the key the user enters.
 import { PUBLISHED_DATASETS } from '../../datasets/registry.ts'
 import { EVAL_MODES, createEvaluationBody, evalEnvironment, grpoHyperparameters, noopMethod } from '../../shared/job-config.ts'
+import { DEMO_TRAINING_JOB } from '../../shared/demo.ts'
+import { BUILTIN_ENVIRONMENTS } from '../../shared/protocol/builtin-environment.ts'
 import { PROTOCOL_NAMES, type ProtocolName } from '../../shared/protocol/options.ts'
 import type { Child } from 'hono/jsx'
 import { Choices, ErrorSlot, Field, FormError, Select } from './fields.tsx'
@@ -203,6 +205,10 @@ function PlaygroundForm() {
       </div>
       <fieldset class="grid">
         <legend>Environment (empty: the server's)</legend>
+        <Select form={f} param="environment.builtin" label="Built-in (needs no network)">
+          <option value="">(none: the endpoint below, or the server's)</option>
+          {BUILTIN_ENVIRONMENTS.map((name) => <option value={name}>{name}</option>)}
+        </Select>
         <Field form={f} param="environment.base_url" label="Base URL" placeholder="https://api.openai.com/v1" />
         <Field form={f} param="environment.model" label="Model" placeholder="gpt-4o-mini" />
         <Field form={f} param="environment.api_key" label="API key" type="password" />
@@ -256,7 +262,11 @@ export function DashboardPage() {
 
           <section id="view-jobs" hidden>
             <h2>Training jobs</h2>
-            <p><a class="button" href="#/jobs/new">New training job</a></p>
+            <p class="view-actions">
+              <a class="button" href="#/jobs/new">New training job</a>
+              {/* the demo's body travels in the page: the client script imports nothing */}
+              <button type="button" id="demo-train" data-job={JSON.stringify(DEMO_TRAINING_JOB)} title="A tiny sample agent learns, offline, to ask the built-in arithmetic environment and answer with its result">Train the demo agent</button>
+            </p>
             <Table id="jobs-table" caption="Jobs of your project, newest first" headers={['Job', 'Kind', 'Model', 'Status', 'Progress', 'Environment tokens', 'Created']} />
             <p id="jobs-message" class="muted" aria-live="polite"></p>
           </section>
@@ -266,6 +276,7 @@ export function DashboardPage() {
             <p class="job-head"><span id="job-status"></span> <span id="job-progress"></span> <button type="button" id="job-cancel">Cancel job</button></p>
             <p id="job-phase" class="job-phase" aria-live="polite"></p>
             <p id="job-message" class="form-error" role="alert"></p>
+            <p id="job-next" hidden><a id="job-chat" class="button" href="#/playground">Chat with it in the Playground</a></p>
             <dl id="job-meta" class="meta"></dl>
             <h3>Metrics</h3>
             <ChartControls prefix="job" compare />

@@ -50,6 +50,7 @@ td.clip { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-spa
 .progress { display: inline-flex; align-items: center; gap: .5rem; }
 .progress progress { width: 7rem; }
 .job-head { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; }
+.view-actions { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; }
 mark.tag { background: #e8eef6; color: #1f4e79; padding: 0 .1rem; border-radius: 2px; }
 .environment-call { border-left: 3px solid #c9d6e6; padding-left: .6rem; margin: .4rem 0; }
 button.link { background: none; border: none; padding: 0; color: #1f4e79; text-decoration: underline; cursor: pointer; font: inherit; }

@@ -13,7 +13,7 @@ import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '..
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { ApiError } from '../../shared/errors.ts'
-import { environmentApiKey } from '../../shared/job-config.ts'
+import { checkEnvironmentSource, environmentFields } from '../../shared/job-config.ts'
 import { readJson } from '../request.ts'
 import { PROTOCOL_NAMES } from '../../shared/protocol/options.ts'
 
@@ -49,11 +49,7 @@ export const chatBody = z.strictObject({
   user: z.string().max(256).optional(),
   // Prompt-R1's: the named protocol the agent plays (docs/protocol.md)
   protocol: z.enum(PROTOCOL_NAMES).default('training'),
-  environment: z.strictObject({
-    base_url: z.string().min(1).max(2000),
-    model: z.string().min(1).max(200),
-    api_key: environmentApiKey.optional(),
-  }).optional(),
+  environment: environmentFields.pick({ builtin: true, base_url: true, model: true, api_key: true }).superRefine(checkEnvironmentSource).optional(),
 })
 
 function chunk(id: string, created: number, model: string, delta: Record<string, unknown>, extra: Record<string, unknown> = {}, finish: string | null = null) {
@@ -95,13 +91,14 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
       const last = body.messages.findLast((m) => m.role === 'user')
       const question = typeof last?.content === 'string' ? last.content : last?.content.map((p) => p.text).join('')
       if (!question?.trim()) throw new ApiError(400, 'invalid_parameter', "'messages' needs a user message with the question", 'messages')
-      const environment: EnvironmentEndpoint | undefined = body.environment
-        ? {
-            baseURL: checkEnvironmentUrl(body.environment.base_url, config.allowLoopbackEnvironment),
-            model: body.environment.model,
-            apiKey: body.environment.api_key || 'unused',
+      const requested = body.environment
+      const environment: EnvironmentEndpoint | undefined = !requested ? config.environment
+        : requested.builtin ? { builtin: requested.builtin }
+        : {
+            baseURL: checkEnvironmentUrl(requested.base_url!, config.allowLoopbackEnvironment),
+            model: requested.model!,
+            apiKey: requested.api_key || 'unused',
           }
-        : config.environment
       if (!environment) {
         throw new ApiError(400, 'missing_required_parameter',
           "Missing required parameter: 'environment' (this server has no default environment LLM)", 'environment')

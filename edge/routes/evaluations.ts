@@ -75,7 +75,7 @@ export function evaluationRoutes(db: Database, blobs: BlobStore, dispatcher: Wor
       const body = await readJson(c, createEvaluationBody)
       const { projectId } = c.get('principal')
       await checkAll([
-        () => { body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, options.allowLoopbackEnvironment) },
+        () => { if (body.environment.base_url) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, options.allowLoopbackEnvironment) },
         ...body.datasets.map((dataset, i) => async () => {
           if (dataset.path !== undefined) {
             throw new ApiError(400, 'invalid_parameter', `Invalid 'datasets.${i}.path': local paths are for the CLI; upload the file (POST /v1/files) and give its file_id`, `datasets.${i}.path`)

@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
+import { isBuiltinDataset } from '../../datasets/builtin.ts'
 import { isPublishedDataset } from '../../datasets/registry.ts'
 import { getCheckpoint, listCheckpoints } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
@@ -89,10 +90,10 @@ export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: Wo
     const body = await readJson(c, createTrainingJobBody)
     const referenced = [['training_file', body.training_file], ['validation_file', body.validation_file]] as const
     await checkAll([
-      () => { if (body.environment) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment) },
-      // a published set's name: the worker reads it from its datasets folders
+      () => { if (body.environment?.base_url) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment) },
+      // a published set's name (the worker reads it from its datasets folders) or a built-in set's
       ...referenced.map(([param, fileId]) => async () => {
-        if (fileId && !isPublishedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
+        if (fileId && !isPublishedDataset(fileId) && !isBuiltinDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
       }),
       async () => { if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model') },
       () => {

@@ -9,7 +9,8 @@ import { BlobResponseCache } from '../../shared/eval/store.ts'
 import { sha256Hex } from '../../shared/ids.ts'
 import { type EvaluationConfig, evalAgentSettings } from '../../shared/job-config.ts'
 import { type OutboundPolicy, checkResolvedHost } from '../../shared/outbound-fetch.ts'
-import { OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
+import { builtinEnvironment } from '../../shared/protocol/builtin-environment.ts'
+import { type Environment, OpenAIEnvironment, type ResponseCache } from '../../shared/protocol/environment.ts'
 import { describeDatasets } from '../../shared/eval/rows.ts'
 import { loadAgentRuntime } from '../engine/agent-runtime.ts'
 import type { ModelSource } from '../engine/checkpoint.ts'
@@ -39,15 +40,17 @@ async function readRowsFromPath(path: string): Promise<DatasetRow[]> {
   return rows
 }
 
-export function makeEnvironment(config: EvaluationConfig['environment'], policy: OutboundPolicy, cache?: ResponseCache): OpenAIEnvironment {
+/** An endpoint's client (the built-in environments need none). */
+export function makeEnvironment(config: EvaluationConfig['environment'], policy: OutboundPolicy, cache?: ResponseCache): Environment {
+  if (config.builtin) return builtinEnvironment(config.builtin)
   const sampling = Object.fromEntries(Object.entries({
     temperature: config.temperature, top_p: config.top_p, max_tokens: config.max_tokens, seed: config.seed,
   }).filter(([, value]) => value !== undefined))
   return new OpenAIEnvironment({
-    baseURL: config.base_url,
+    baseURL: config.base_url!,
     // OpenAI-compatible servers without auth still need some bearer value from the SDK
     apiKey: config.api_key ?? 'none',
-    model: config.model,
+    model: config.model!,
     policy,
     sampling,
     timeoutMs: config.timeout_ms,
@@ -64,8 +67,9 @@ export function makeEnvironment(config: EvaluationConfig['environment'], policy:
  */
 export async function jobEnvironment(
   config: EvaluationConfig['environment'], projectId: string, blobs: BlobStore, policy: OutboundPolicy,
-): Promise<OpenAIEnvironment> {
-  await checkResolvedHost(config.base_url, policy)
+): Promise<Environment> {
+  if (config.builtin) return builtinEnvironment(config.builtin)
+  await checkResolvedHost(config.base_url!, policy)
   const scope = (await sha256Hex(`${projectId}\n${config.base_url}`)).slice(0, 32)
   return makeEnvironment(config, policy, new BlobResponseCache(blobs, `env-cache/${scope}`))
 }

@@ -54,7 +54,7 @@ export function createEvalRunner(options: EvalRunnerOptions): JobRunner {
     if (similarity.warning) await ctx.event({ level: 'warn', type: 'message', message: similarity.warning })
     try {
       if (config.modes.includes('agent')) {
-        agent = await loadAgent(config.agent!, await modelSource(config.agent!.model ?? config.agent!.checkpoint!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders }, 'agent.model'), { batchSize: config.batch_size, engine: options.engine, cacheDir: options.cacheDir, signal })
+        agent = await loadAgent(config.agent!, await modelSource(config.agent!.model ?? config.agent!.checkpoint!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders, cacheDir: options.cacheDir }, 'agent.model'), { batchSize: config.batch_size, engine: options.engine, cacheDir: options.cacheDir, signal })
       }
       const rows = await runEvaluation({
         datasets, modes: config.modes, environment, agent, embedder: similarity.embedder, store,

@@ -7,6 +7,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { builtinDatasetRows, isBuiltinDataset } from '../../datasets/builtin.ts'
 import { readDataset } from '../../datasets/read.ts'
 import type { DatasetRow } from '../../datasets/read.ts'
 import { isPublishedDataset, loadPublishedDataset } from '../../datasets/registry.ts'
@@ -20,15 +21,11 @@ import { getFile } from '../../shared/db/files.ts'
 import type { CheckpointFile } from '../../shared/db/schema.ts'
 import { createTrainingJobBody, trajectoryKey } from '../../shared/job-config.ts'
 import { type Environment, probeEnvironment } from '../../shared/protocol/environment.ts'
-import { TRAINING_OPTIONS } from '../../shared/protocol/options.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { defaultCacheDir, openCheckpoint, resolveCheckpoint } from '../engine/checkpoint.ts'
 import { writeGguf } from '../engine/gguf.ts'
 import { type GrpoOptions, GrpoTrainer } from '../training/grpo.ts'
-import { GRPO_LOSS_DEFAULTS } from '../training/loss.ts'
-import { LORA_TARGETS, type LoraTarget } from '../engine/qwen3.ts'
-import type { LoraOptions } from '../training/model.ts'
-import { ADAMW_DEFAULTS } from '../training/optim.ts'
+import { grpoOptionsOf } from '../training/job-options.ts'
 import { writeAdapter, writeMergedModel } from '../training/state.ts'
 import { jobEnvironment } from '../eval/setup.ts'
 import { modelSource } from '../model-source.ts'
@@ -50,9 +47,9 @@ export interface TrainRunnerOptions {
   engine: EngineSettings
   /** Scratch space (default: the OS temp folder). */
   workDir?: string
+  /** Where base models are cached and the built-in sample agent is made (default: PROMPT_R1_CACHE, else ~/.cache/prompt-r1). */
+  cacheDir?: string
 }
-
-const DEFAULT_LORA: LoraOptions = { rank: 8, alpha: 16, targets: Object.keys(LORA_TARGETS) as LoraTarget[] }
 
 export function trainRunner(options: TrainRunnerOptions): JobRunner {
   return async ({ job, db, blobs, signal, event, progress }) => {
@@ -68,29 +65,11 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
     const validation = config.validation_file ? await datasetRows(db, blobs, job.projectId, config.validation_file) : undefined
     const workDir = join(options.workDir ?? tmpdir(), `prompt-r1-train-${job.id}`)
     mkdirSync(workDir, { recursive: true })
-    const source = await modelSource(config.model!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders })
-    const base = openCheckpoint(await resolveCheckpoint(source, defaultCacheDir()))
-    // lora_rank 0: full fine-tuning; otherwise adapters, each field defaulting to DEFAULT_LORA's.
-    const lora: LoraOptions | undefined = hp.lora_rank === 0 ? undefined : {
-      rank: hp.lora_rank ?? DEFAULT_LORA.rank,
-      alpha: hp.lora_alpha ?? DEFAULT_LORA.alpha,
-      targets: hp.lora_targets ? ([...new Set(hp.lora_targets.split(','))] as LoraTarget[]) : DEFAULT_LORA.targets,
-    }
-    const grpo: GrpoOptions = {
-      steps: hp.steps, groupSize: hp.group_size, promptsPerStep: hp.prompts_per_step, updatesPerStep: hp.updates_per_step,
-      microBatchTokens: hp.micro_batch_tokens,
-      loss: { ...GRPO_LOSS_DEFAULTS, klCoef: hp.kl_coef, clipLow: hp.clip_ratio, clipHigh: hp.clip_ratio, dualClip: hp.dual_clip },
-      optimizer: { ...ADAMW_DEFAULTS, lr: hp.learning_rate },
-      aggregation: { kind: 'token-mean' }, scaleByStd: true,
-      protocol: {
-        ...TRAINING_OPTIONS, maxTurns: hp.max_turns, maxNewTokensPerTurn: hp.max_new_tokens_per_turn, maxContextTokens: hp.max_context_tokens,
-        maxResponseTokens: hp.max_response_tokens, maxToolResponseLength: hp.max_tool_response_chars,
-      },
-      environmentErrorLimit: hp.environment_error_limit,
-      lora, recompute: hp.recompute, seed: config.seed ?? 0, engine: options.engine,
-      checkpointEvery: hp.checkpoint_every, validationEvery: hp.validation_every,
-      ...options.overrides,
-    }
+    const cacheDir = options.cacheDir ?? defaultCacheDir()
+    const source = await modelSource(config.model!, { db, blobs, projectId: job.projectId, modelFolders: options.modelFolders, cacheDir })
+    const base = openCheckpoint(await resolveCheckpoint(source, cacheDir))
+    const grpo: GrpoOptions = { ...grpoOptionsOf(config, options.engine), ...options.overrides }
+    const lora = grpo.lora
     const prefix = `jobs/${job.id}`
     const upload = async (dir: string, key: string): Promise<CheckpointFile[]> => {
       const files: CheckpointFile[] = []
@@ -144,9 +123,10 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
 }
 
 
-/** An uploaded file's rows, or a published set's (by name, from this machine's datasets folders). */
+/** An uploaded file's rows, a published set's (by name, from this machine's datasets folders) or a built-in set's. */
 async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
   if (isPublishedDataset(fileId)) return loadPublishedDataset(fileId)
+  if (isBuiltinDataset(fileId)) return builtinDatasetRows(fileId)
   const file = await getFile(db, projectId, fileId)
   if (!file) throw new Error(`file ${fileId} not found`)
   const body = await blobs.get(file.blobKey)

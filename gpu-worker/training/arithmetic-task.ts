@@ -1,38 +1,33 @@
-// The learning check of the training stack (test/training/learning.test.ts, scripts/demo-train.ts):
+// The demo and the learning check of the training stack (shared/demo.ts, test/training/learning.test.ts):
 // one-digit arithmetic that the agent cannot do itself but the environment can. The environment
-// (test/protocol/deterministic-arithmetic-env.ts, a real OpenAI-compatible HTTP server) computes the
-// expression in the prompt it receives, so a reward of 1 needs the whole protocol: copy the question
+// (the built-in one, shared/protocol/builtin-environment.ts, or its HTTP twin in the tests) computes
+// the expression in the prompt it receives, so a reward of 1 needs the whole protocol: copy the question
 // into a valid tool call, then copy the environment's result into <answer>.
 //
 // The warm-start demonstrations teach the format and the first half (the question copied into the
 // call) and answer with one of the numbers of the environment's answer (an operand or the result),
 // so after the warm-start the answer is right about a third of the time and only GRPO can teach the
 // model which number to read.
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { arithmeticRows } from '../../datasets/builtin.ts'
 import type { DatasetRow } from '../../datasets/read.ts'
+import { DEMO_TRAINING_JOB } from '../../shared/demo.ts'
+import { createTrainingJobBody } from '../../shared/job-config.ts'
+import { ArithmeticEnvironment } from '../../shared/protocol/builtin-environment.ts'
 import type { Environment } from '../../shared/protocol/environment.ts'
-import { TRAINING_OPTIONS, type ProtocolOptions } from '../../shared/protocol/options.ts'
+import type { ProtocolOptions } from '../../shared/protocol/options.ts'
 import { pyJsonString } from '../../shared/protocol/python.ts'
-import { AGENT_SYSTEM_PROMPT, INSTRUCTION, userContentForQuestion } from '../../shared/protocol/template.ts'
+import { AGENT_SYSTEM_PROMPT, INSTRUCTION } from '../../shared/protocol/template.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { openCheckpoint } from '../engine/checkpoint.ts'
 import { type TinyModelOptions, makeTinyCheckpoint } from '../engine/tiny.ts'
 import { recordDemonstrations } from './demonstrations.ts'
-import { type GrpoInput, type GrpoOptions, GrpoTrainer } from './grpo.ts'
-import { GRPO_LOSS_DEFAULTS } from './loss.ts'
+import { type GrpoInput, type GrpoOptions, GrpoTrainer, type WarmStartOptions } from './grpo.ts'
+import { grpoOptionsOf } from './job-options.ts'
 import type { TrainRow } from './model.ts'
 import { ADAMW_DEFAULTS } from './optim.ts'
-
-/** Every "a + b" and "a - b" over digits whose result is one digit (0-9): 110 questions. */
-export function arithmeticRows(): DatasetRow[] {
-  const questions: [string, number][] = []
-  for (let a = 0; a <= 9; a++) for (let b = 0; b <= 9; b++) {
-    if (a + b <= 9) questions.push([`${a} + ${b}`, a + b])
-    if (a - b >= 0) questions.push([`${a} - ${b}`, a - b])
-  }
-  return questions.map(([question, result], index) => ({ index, dataSource: 'arithmetic', question, content: userContentForQuestion(question), golds: [String(result)] }))
-}
+import { writeMergedModel } from './state.ts'
 
 /** The agent's call for a question, in the protocol's format (JSON as Python's json.dumps writes it). */
 export const callTurn = (question: string) =>
@@ -64,8 +59,13 @@ export async function arithmeticDemonstrations(tokenizer: ChatTokenizer, environ
   return out
 }
 
-/** Two turns (a call, then the answer); a call is 14 tokens with the protocol tokens below. */
-export const ARITHMETIC_PROTOCOL: ProtocolOptions = { ...TRAINING_OPTIONS, maxTurns: 2, maxNewTokensPerTurn: 24 }
+const WARM_START: WarmStartOptions = { steps: 100, batchSize: 32, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-2, weightDecay: 0 } }
+
+// The demo job's options, on one thread so that every run is the same
+const DEMO_OPTIONS = grpoOptionsOf(createTrainingJobBody.parse(DEMO_TRAINING_JOB), { provider: 'cpu', deviceId: 0, threads: 1 })
+
+/** The demo's: two turns (a call, then the answer); a call is 14 tokens with the protocol tokens below. */
+export const ARITHMETIC_PROTOCOL: ProtocolOptions = DEMO_OPTIONS.protocol
 
 /** The agent: a seeded random Qwen3 with the byte tokenizer (vocabulary 296: room for the protocol tokens below). */
 export const ARITHMETIC_MODEL: TinyModelOptions = { seed: 11, hiddenSize: 64, numHeads: 4, numKvHeads: 2, intermediateSize: 128, numLayers: 2, vocabSize: 296 }
@@ -98,21 +98,11 @@ export function makeArithmeticAgent(dir: string, options: TinyModelOptions = ARI
 }
 
 /**
- * The run: full fine-tuning; a warm-start of 100 steps x 32 demonstrations; then 40 GRPO steps of 8
- * questions x 8 episodes with the published loss, except no KL term (the reference would be the
- * random model) and a learning rate for a tiny model.
+ * The run: the demo job's recipe (shared/demo.ts: full fine-tuning, 40 GRPO steps of 8 questions x
+ * 8 episodes, no KL term), after a warm-start of 100 steps x 32 demonstrations, on one thread.
  */
 export function arithmeticOptions(overrides: Partial<GrpoOptions> = {}): GrpoOptions {
-  return {
-    steps: 40, groupSize: 8, promptsPerStep: 8, updatesPerStep: 2, microBatchTokens: 1024,
-    loss: { ...GRPO_LOSS_DEFAULTS, klCoef: 0 },
-    optimizer: { ...ADAMW_DEFAULTS, lr: 1e-3, weightDecay: 0 },
-    aggregation: { kind: 'token-mean' }, scaleByStd: true,
-    protocol: ARITHMETIC_PROTOCOL, environmentErrorLimit: 0.5,
-    seed: 1, engine: { provider: 'cpu', deviceId: 0, threads: 1 }, checkpointEvery: 1_000_000, validationEvery: 0,
-    warmStart: { steps: 100, batchSize: 32, optimizer: { ...ADAMW_DEFAULTS, lr: 1e-2, weightDecay: 0 } },
-    ...overrides,
-  }
+  return { ...DEMO_OPTIONS, warmStart: WARM_START, ...overrides }
 }
 
 export interface ArithmeticRun {
@@ -120,7 +110,7 @@ export interface ArithmeticRun {
   baseDir: string
   /** Scratch space for rollouts. */
   workDir: string
-  /** The environment LLM, e.g. an OpenAIEnvironment on test/protocol/deterministic-arithmetic-env.ts. */
+  /** The environment LLM: the built-in arithmetic one, or an OpenAIEnvironment on its HTTP twin. */
   environment: Environment
   options?: Partial<GrpoOptions>
   checkpoints?: GrpoInput['checkpoints']
@@ -147,4 +137,52 @@ export async function trainArithmetic(run: ArithmeticRun) {
     throw error
   }
   return { trainer, base, tokenizer }
+}
+
+// Bumped when what sampleAgent makes changes, so a worker's cache never serves an older agent.
+const SAMPLE_AGENT_VERSION = 1
+let making: Promise<string> | undefined
+
+/**
+ * The sample agent `builtin:arithmetic-agent`: the tiny agent after the warm-start (it knows the
+ * protocol's format and answers right about a third of the time; GRPO teaches it the rest). Made
+ * once per cache folder, seeded and on one thread, so every worker makes the same weights; written
+ * beside its final place and renamed, so a half-made agent is never read.
+ */
+export async function sampleAgent(cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, 'builtin', `arithmetic-agent-${SAMPLE_AGENT_VERSION}`)
+  if (existsSync(join(dir, 'config.json'))) return dir
+  making ??= makeSampleAgent(dir).finally(() => { making = undefined })
+  return making
+}
+
+async function makeSampleAgent(dir: string): Promise<string> {
+  const work = `${dir}.partial-${process.pid}`
+  rmSync(work, { recursive: true, force: true })
+  try {
+    makeArithmeticAgent(join(work, 'base'))
+    const base = openCheckpoint(join(work, 'base'))
+    const tokenizer = await ChatTokenizer.fromFolder(base.dir)
+    const environment = new ArithmeticEnvironment()
+    const data = arithmeticRows()
+    const trainer = await GrpoTrainer.create({
+      base, tokenizer, environment, data, demonstrations: await arithmeticDemonstrations(tokenizer, environment, data),
+      options: arithmeticOptions(), workDir: join(work, 'rollouts'),
+    })
+    try {
+      await trainer.warmStart()
+      writeMergedModel(base, trainer.model, join(work, 'agent'))
+    } finally {
+      await trainer.dispose()
+    }
+    mkdirSync(dirname(dir), { recursive: true })
+    try {
+      renameSync(join(work, 'agent'), dir)
+    } catch (error) {
+      if (!existsSync(join(dir, 'config.json'))) throw error // else another worker on this cache made it first
+    }
+    return dir
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
 }

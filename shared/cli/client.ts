@@ -6,18 +6,22 @@
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
+import { DEMO_TRAINING_JOB } from '../demo.ts'
 
 export const CHAT_USAGE = `usage: prompt-r1 chat [--server URL] [--model NAME] [--protocol training|inference|batch-inference]
-                      [--env-base-url URL --env-model NAME [--env-api-key-var VAR]] QUESTION
+                      [--env-base-url URL --env-model NAME [--env-api-key-var VAR] | --env-builtin NAME] QUESTION
   asks the agent: each step (the agent's turn, the large LLM's answer) goes to stderr as it happens,
   the final answer to stdout. --model: one of GET /v1/models (default: the first); without --env-*,
-  the server's environment LLM; its key from $VAR (default OPENAI_API_KEY). Server: --server or PROMPT_R1_SERVER (default http://127.0.0.1:8787);
+  the server's environment LLM; its key from $VAR (default OPENAI_API_KEY); --env-builtin arithmetic:
+  the built-in environment (no network). Server: --server or PROMPT_R1_SERVER (default http://127.0.0.1:8787);
   key: PROMPT_R1_API_KEY.`
 
-export const TRAIN_USAGE = `usage: prompt-r1 train [--server URL] [--config JOB.json] [--model M] [--training-file ID|PATH]
-                       [--env-base-url URL --env-model NAME [--env-api-key-var VAR]] [--steps N] [--suffix S] [--detach]
-  creates a training job (the body of POST /v1/training/jobs from --config, the flags on top of it;
-  a --training-file that is a local .jsonl or .parquet file is uploaded first) and follows it: its
+export const TRAIN_USAGE = `usage: prompt-r1 train [--server URL] [--config JOB.json | --demo] [--model M] [--training-file ID|PATH]
+                       [--env-base-url URL --env-model NAME [--env-api-key-var VAR] | --env-builtin NAME]
+                       [--steps N] [--suffix S] [--detach]
+  creates a training job (the body of POST /v1/training/jobs from --config, or the demo's with --demo:
+  the sample agent on the built-in arithmetic set and environment, offline, a few minutes on a CPU;
+  the flags on top of it; a --training-file that is a local .jsonl or .parquet file is uploaded first) and follows it: its
   phase and each step's metrics go to stderr, the finished job as JSON to stdout; exit 0 when it
   succeeded, 1 when it failed or was cancelled. --detach prints the job and returns at once.
   Server: --server or PROMPT_R1_SERVER (default http://127.0.0.1:8787); key: PROMPT_R1_API_KEY.`
@@ -60,10 +64,14 @@ function connection(server: string | undefined, env: NodeJS.ProcessEnv) {
 /** The server's answer was an error: exit status 1 with its message. */
 export class ClientError extends Error {}
 
-const environmentOptions = { 'env-base-url': { type: 'string' }, 'env-model': { type: 'string' }, 'env-api-key-var': { type: 'string' } } as const
+const environmentOptions = { 'env-base-url': { type: 'string' }, 'env-model': { type: 'string' }, 'env-api-key-var': { type: 'string' }, 'env-builtin': { type: 'string' } } as const
 
 // the environment's key is read from a variable (as prompt-r1 eval reads it), never an argument
-function environmentOf(values: { 'env-base-url'?: string; 'env-model'?: string; 'env-api-key-var'?: string }, env: NodeJS.ProcessEnv) {
+function environmentOf(values: { 'env-base-url'?: string; 'env-model'?: string; 'env-api-key-var'?: string; 'env-builtin'?: string }, env: NodeJS.ProcessEnv) {
+  if (values['env-builtin']) {
+    if (values['env-base-url'] || values['env-model']) throw new UsageError('give --env-builtin or --env-base-url and --env-model, not both')
+    return { builtin: values['env-builtin'] }
+  }
   if (!values['env-base-url'] && !values['env-model']) return undefined
   if (!values['env-base-url'] || !values['env-model']) throw new UsageError('give both --env-base-url and --env-model (or neither: the server\'s)')
   const apiKey = env[values['env-api-key-var'] ?? 'OPENAI_API_KEY']
@@ -119,7 +127,7 @@ export async function runTrainCli(args: string[], env: NodeJS.ProcessEnv, io: Io
     parsed = parseArgs({
       args, options: {
         server: { type: 'string' }, config: { type: 'string' }, model: { type: 'string' }, 'training-file': { type: 'string' },
-        steps: { type: 'string' }, suffix: { type: 'string' }, detach: { type: 'boolean' }, ...environmentOptions,
+        steps: { type: 'string' }, suffix: { type: 'string' }, detach: { type: 'boolean' }, demo: { type: 'boolean' }, ...environmentOptions,
       },
     })
   } catch (error) {
@@ -127,6 +135,8 @@ export async function runTrainCli(args: string[], env: NodeJS.ProcessEnv, io: Io
   }
   const { values } = parsed
   let body: Record<string, any> = {}
+  if (values.config && values.demo) throw new UsageError('give --config or --demo, not both')
+  if (values.demo) body = structuredClone(DEMO_TRAINING_JOB) as Record<string, any>
   if (values.config) {
     try {
       body = JSON.parse(readFileSync(values.config, 'utf8'))
@@ -181,6 +191,10 @@ export async function runTrainCli(args: string[], env: NodeJS.ProcessEnv, io: Io
     await new Promise((resolve) => setTimeout(resolve, 1000))
   }
   io.out.write(`${JSON.stringify(job)}\n`)
-  if (job.fine_tuned_model) io.err.write(`chat with it: prompt-r1 chat --model ${job.fine_tuned_model} "..."\n`)
+  if (job.fine_tuned_model) {
+    const builtin = body.environment?.builtin
+    io.err.write(`chat with it: prompt-r1 chat --model ${job.fine_tuned_model}${builtin ? ` --env-builtin ${builtin} "3 + 4"` : ' "..."'}\n`)
+    io.err.write(`  or in the dashboard: ${api.base}/dashboard#/playground?${new URLSearchParams({ model: job.fine_tuned_model, ...(builtin ? { builtin } : {}) })}\n`)
+  }
   return job.status === 'succeeded'
 }

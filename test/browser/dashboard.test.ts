@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
-import { type Platform, collectErrors, describeBrowser, launchBrowser, screenshot, startPlatform } from './harness.ts'
+import { type Platform, collectErrors, describeBrowser, launchBrowser, screenshot, sidewaysScroll, startPlatform } from './harness.ts'
 
 describeBrowser('the dashboard', () => {
   let platform: Platform
@@ -47,7 +47,7 @@ describeBrowser('the dashboard', () => {
     await page.locator('#api-key').fill(platform.key)
     await page.getByRole('button', { name: 'Use this key' }).click()
     // an empty platform says where to go from here
-    await page.getByText(/^No training jobs yet\. To see one through to a chat offline: .*npm run demo:train -- --keep-environment.*Estimate the cost before launching\.$/).waitFor()
+    await page.getByText(/^No training jobs yet\. To see one through to a chat, offline: Train the demo agent .*Estimate the cost before launching\.$/).waitFor()
     expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([platform.key])
     await screenshot(page, '01-jobs-empty')
   })
@@ -363,14 +363,7 @@ describeBrowser('the dashboard', () => {
         await page.goto(`${platform.base}/dashboard${view}`)
         await page.locator('main h2:visible').first().waitFor()
         await page.waitForTimeout(300) // the view's first data
-        const wide = await page.evaluate(() => document.documentElement.scrollWidth)
-        if (wide > width) {
-          // the deepest elements that stick out, to say what to fix
-          const culprits = await page.evaluate((w) => [...document.querySelectorAll('main *')]
-            .filter((e) => e.getBoundingClientRect().right > w + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > w + 1))
-            .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className && typeof e.className === 'string' ? `.${e.className.split(' ').join('.')}` : ''}`), width)
-          overflow.push(`${view} at ${width} px is ${wide} px wide (${culprits.join(', ')})`)
-        }
+        overflow.push(...await sidewaysScroll(page, width, view))
         // on a desktop every button of a row is inside the window, not past its right edge
         if (width < 1440) continue
         const clipped = await page.evaluate((w) => [...document.querySelectorAll('main td button, main td a.button')]

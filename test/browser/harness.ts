@@ -29,15 +29,19 @@ import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 export const CHROMIUM = '/usr/bin/chromium'
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser')
 
-/** describe() when Chromium and Postgres are here; a printed skip otherwise, and a failure in CI. */
-export function describeBrowser(name: string, body: () => void) {
+/**
+ * describe() when Chromium (and Postgres, unless the tests run on `npm start`'s PGlite) are here; a
+ * printed skip otherwise, and a failure in CI.
+ */
+export function describeBrowser(name: string, body: () => void, needs: { postgres: boolean } = { postgres: true }) {
   if (!existsSync(CHROMIUM)) {
     if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install it (apt-get install -y chromium)`)
     console.warn(`SKIPPED "${name}": no Chromium at ${CHROMIUM} (apt-get install -y chromium)`)
     describe.skip(name, body)
     return
   }
-  describePostgres(name, body)
+  if (needs.postgres) describePostgres(name, body)
+  else describe(name, body)
 }
 
 export interface Platform {
@@ -110,6 +114,19 @@ export function collectErrors(page: Page): string[] {
     if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(`console: ${message.text()}`)
   })
   return errors
+}
+
+/**
+ * What makes the page wider than the window (`width`): empty when nothing does, else the view and
+ * the deepest elements that stick out, to say what to fix.
+ */
+export async function sidewaysScroll(page: Page, width: number, view: string): Promise<string[]> {
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth)
+  if (wide <= width) return []
+  const culprits = await page.evaluate((w) => [...document.querySelectorAll('main *')]
+    .filter((e) => e.getBoundingClientRect().right > w + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > w + 1))
+    .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className && typeof e.className === 'string' ? `.${e.className.split(' ').join('.')}` : ''}`), width)
+  return [`${view} at ${width} px is ${wide} px wide (${culprits.join(', ')})`]
 }
 
 export async function screenshot(page: Page, name: string) {

@@ -11,6 +11,7 @@ import { type ServerType, serve } from '@hono/node-server'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
+import { DEMO_TRAINING_JOB } from '../../shared/demo.ts'
 import { testApp } from '../helpers/app.ts'
 import { describePostgres, freshPostgres } from '../helpers/databases.ts'
 import { SCRIPTED_QUESTION, scriptedAgents } from '../helpers/scripted-agent.ts'
@@ -29,6 +30,8 @@ describePostgres('prompt-r1 chat and train against a running platform', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-client-'))
 
   beforeAll(async () => {
+    // the demo job's worker makes the sample agent here, not in the user's cache
+    process.env.PROMPT_R1_CACHE = join(dir, 'cache')
     database = await freshPostgres()
     const [environment, tokenizer] = await Promise.all([startDeterministicArithmeticEnv(), qwen3Tokenizer()])
     env = environment
@@ -93,6 +96,17 @@ describePostgres('prompt-r1 chat and train against a running platform', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/^uploaded .*sums\.jsonl: 1 rows \(file-\w+\)$/m)
     expect(refused.stderr).toMatch(/answered 400: model_not_allowed: Invalid 'model': .*; Missing required parameter: 'environment'/)
+  })
+
+  it('launches the demo: the demo\'s body, the flags on top of it', async () => {
+    const demo = await prompt_r1(['train', '--demo', '--steps', '2', '--detach'])
+    expect(demo.code, demo.stderr).toBe(0)
+    const job = JSON.parse(demo.stdout)
+    expect(job).toMatchObject({ model: 'builtin:arithmetic-agent', training_file: 'arithmetic', environment: { builtin: 'arithmetic' }, suffix: 'demo' })
+    expect(job.method.grpo.hyperparameters).toMatchObject({ ...DEMO_TRAINING_JOB.method.grpo.hyperparameters, steps: 2 })
+    await t.request('POST', `/v1/training/jobs/${job.id}/cancel`)
+    expect((await prompt_r1(['train', '--demo', '--config', join(dir, 'noop.json')])).code).toBe(2)
+    expect((await prompt_r1(['chat', '--env-builtin', 'arithmetic', '--env-model', 'm', 'hi'])).code).toBe(2)
   })
 
   it('says what is wrong: usage (2), no key (2), a server that is not there (1)', async () => {

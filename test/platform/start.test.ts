@@ -41,7 +41,8 @@ describe('npm start', () => {
     const key = /admin API key \(shown once; store it now\): (pr1-\w+)/.exec(first.output())![1]
     // a fresh platform says where to go from here, offline and online
     expect(first.output()).toContain('What next:')
-    expect(first.output()).toContain('`npm run demo:train -- --keep-environment`')
+    expect(first.output()).toContain('"Train the demo agent" on the dashboard\'s jobs page')
+    expect(first.output()).toContain('`npm run demo:train`')
     expect(first.output()).toContain('datasets pull train validation')
     const base = `http://127.0.0.1:${port}`
     expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok', database: 'pglite', blob_store: 'local' })

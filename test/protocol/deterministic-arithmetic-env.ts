@@ -1,11 +1,12 @@
 // A deterministic OpenAI-compatible environment for tests: a real HTTP server on 127.0.0.1 that
-// answers the arithmetic in the last user message ("17 * 23" -> "17 * 23 = 391"). Directives in the
+// answers the arithmetic in the last user message as the built-in one does ("17 * 23" -> "17 * 23 = 391"). Directives in the
 // prompt inject faults, so each failure mode has a reproducible trigger:
 //   [status 500 x2]            the first 2 requests with this prompt get HTTP 500
 //   [status 429 retry-after 1] the first request with this prompt gets 429 and Retry-After: 1
 //   [delay 300]                the answer is sent after 300 ms
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { arithmeticAnswer } from '../../shared/protocol/builtin-environment.ts'
 
 export interface RecordedRequest {
   body: Record<string, unknown>
@@ -22,14 +23,6 @@ export interface DeterministicArithmeticEnv {
 }
 
 const BASE_LATENCY_MS = 15
-
-export function arithmeticAnswer(prompt: string): string {
-  const match = /(-?\d+)\s*([-+*/])\s*(-?\d+)/.exec(prompt)
-  if (!match) return 'I can only compute arithmetic like "12 * 3".'
-  const [a, op, b] = [Number(match[1]), match[2], Number(match[3])]
-  const result = op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : a / b
-  return `${a} ${op} ${b} = ${result}`
-}
 
 /** The most of these requests that were being answered at the same moment. */
 export function maxConcurrent(requests: RecordedRequest[]): number {

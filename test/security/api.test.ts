@@ -206,6 +206,7 @@ describePostgres('the API under bad input, faults and stalls', () => {
       hasModel: async () => true,
       run: async (request) => {
         request.onAccepted?.()
+        if ('builtin' in request.environment) throw new Error('this test asks an endpoint')
         const environment = new OpenAIEnvironment({ ...request.environment, policy: { allowLoopback: true }, timeoutMs: 120_000 })
         await environment.complete([{ role: 'user', content: request.question }], request.signal)
         throw new Error('unreachable: the environment never answers')

@@ -12,8 +12,9 @@ import { firstTurnText } from '../../shared/protocol/template.ts'
 import { ChatTokenizer } from '../../shared/protocol/tokenizer.ts'
 import { openCheckpoint } from '../../gpu-worker/engine/checkpoint.ts'
 import {
-  ARITHMETIC_PROTOCOL, arithmeticDemonstrations, arithmeticOptions, arithmeticRows, makeArithmeticAgent, trainArithmetic,
+  ARITHMETIC_PROTOCOL, arithmeticDemonstrations, arithmeticOptions, makeArithmeticAgent, trainArithmetic,
 } from '../../gpu-worker/training/arithmetic-task.ts'
+import { arithmeticRows } from '../../datasets/builtin.ts'
 import { recordDemonstrations } from '../../gpu-worker/training/demonstrations.ts'
 import { GrpoTrainer } from '../../gpu-worker/training/grpo.ts'
 import { type DeterministicArithmeticEnv, startDeterministicArithmeticEnv } from '../protocol/deterministic-arithmetic-env.ts'

@@ -17,7 +17,7 @@ export function jobViews(kit: Kit) {
   const { el, fill, byId, time, number, statusBadge } = dom
   const BASE = '/v1/training/jobs'
 
-  const list = tracking.jobList(BASE, { table: 'jobs-table', message: 'jobs-message' }, 'No training jobs yet. To see one through to a chat offline: stop the server, run `npm run demo:train -- --keep-environment` (a tiny agent learns arithmetic in about a minute), start it again, and ask that agent in the Playground. With a large LLM: upload a dataset in New training job and Estimate the cost before launching.', (job, progress) =>
+  const list = tracking.jobList(BASE, { table: 'jobs-table', message: 'jobs-message' }, 'No training jobs yet. To see one through to a chat, offline: Train the demo agent (a tiny agent learns to ask the built-in arithmetic environment, in about a minute on 2 CPU cores), watch its curves and episodes here, then chat with it in the Playground. With a large LLM: upload a dataset in New training job and Estimate the cost before launching.', (job, progress) =>
     el('tr', {},
       el('td', {}, el('a', { href: `#/jobs/${job.id}` }, job.id)),
       el('td', {}, job.kind), el('td', {}, job.model ?? '–'), el('td', {}, statusBadge(job.status)),
@@ -147,6 +147,10 @@ export function jobViews(kit: Kit) {
         ['attempt', `${job.attempt} of ${job.max_attempts}`], ['environment tokens', number(progress.environmentTokens)],
         ['merged model', job.fine_tuned_model ?? '–'], ['error', job.error ? `${job.error.code}: ${job.error.message}` : '–'],
       ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]))
+      // a finished job's model, with the built-in environment it learned against
+      byId('job-next').hidden = !(job.status === 'succeeded' && job.fine_tuned_model)
+      const chat = new URLSearchParams({ model: job.fine_tuned_model ?? '', ...(job.environment?.builtin ? { builtin: job.environment.builtin } : {}) })
+      byId('job-chat').setAttribute('href', `#/playground?${chat}`)
       const stepped = added.some((e) => e.type === 'metrics')
       if (events.length === 0 || stepped) tracking.drawCurves(byId('job-curves'), events, settings())
       tracking.appendLog(byId('job-log').querySelector('tbody')!, added)
@@ -158,6 +162,22 @@ export function jobViews(kit: Kit) {
         showCheckpoints(id).catch((error) => { message.textContent = (error as Error).message })
       }
     }, (error) => { message.textContent = (error as Error).message })
+  }
+
+  /** The jobs page's "Train the demo agent": the demo's body (shared/demo.ts, carried by the button), launched like any job. */
+  function setUpDemo() {
+    const button = byId<HTMLButtonElement>('demo-train')
+    button.onclick = async () => {
+      button.disabled = true
+      try {
+        const job = await api.post(BASE, JSON.parse(button.dataset.job!))
+        location.hash = `#/jobs/${job.id}`
+      } catch (error) {
+        byId('jobs-message').textContent = (error as Error).message
+      } finally {
+        button.disabled = false
+      }
+    }
   }
 
   /** The launch form: GRPO or noop, its files from the project's uploads. */
@@ -227,5 +247,5 @@ export function jobViews(kit: Kit) {
     }
   }
 
-  return { list, page, withFiles, setUpTrainingForm, setUpUploads }
+  return { list, page, withFiles, setUpDemo, setUpTrainingForm, setUpUploads }
 }

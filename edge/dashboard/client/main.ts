@@ -17,7 +17,7 @@ export function main(kit: Kit, jobs: ReturnType<typeof jobViews>, evaluations: R
     [/^#\/evaluations\/new$/, 'view-eval-new', jobs.withFiles],
     [/^#\/evaluations\/([\w-]+)$/, 'view-eval', evaluations.page],
     [/^#\/evaluations$/, 'view-evals', evaluations.list],
-    [/^#\/playground$/, 'view-playground', playground.enter],
+    [/^#\/playground(?:\?(.*))?$/, 'view-playground', playground.enter],
   ]
   let leave: (() => void) | void
 
@@ -64,6 +64,7 @@ export function main(kit: Kit, jobs: ReturnType<typeof jobViews>, evaluations: R
     route()
   })
 
+  jobs.setUpDemo()
   jobs.setUpTrainingForm()
   jobs.setUpUploads()
   evaluations.setUpEvaluationForm()

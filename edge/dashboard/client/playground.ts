@@ -21,7 +21,7 @@ export function playgroundView(kit: Kit) {
       const { question, environment, ...options } = body
       const request: Record<string, unknown> = { ...options, messages: [{ role: 'user', content: question ?? '' }], stream: true }
       // the server's environment LLM applies when the form names none
-      if (environment?.base_url || environment?.model) request.environment = environment
+      if (environment?.builtin || environment?.base_url || environment?.model) request.environment = environment
       running = new AbortController()
       stop.disabled = false
       fill(transcript, el('li', { class: 'bubble user' }, el('h4', {}, 'You'), el('p', {}, question ?? '')))
@@ -54,10 +54,14 @@ export function playgroundView(kit: Kit) {
     })
   }
 
-  // the model picker: the served agent(s) by name; merged checkpoint ids can be typed in
-  const enter: View = () => {
+  // the model picker: the served agents and merged checkpoints by name; #/playground?model=M&builtin=E
+  // (a finished job's "Chat with it") picks a model and a built-in environment
+  const enter: View = ([query]) => {
+    const asked = new URLSearchParams(query ?? '')
+    const input = byId<HTMLInputElement>('playground-model')
+    if (asked.has('model')) input.value = asked.get('model')!
+    if (asked.has('builtin')) byId<HTMLSelectElement>('playground-environment-builtin').value = asked.get('builtin')!
     api.get('/v1/models').then((models) => {
-      const input = byId<HTMLInputElement>('playground-model')
       fill(byId('playground-models'), models.data.map((m: any) => el('option', { value: m.id })))
       if (!input.value && models.data.length > 0) input.value = models.data[0].id
     }).catch(() => { /* no served agent: a checkpoint id can still be typed in */ })
