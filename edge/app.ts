@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps) {
   })
   v1.route('/api_keys', apiKeyRoutes(db))
   v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
-  const jobOptions = { maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment, modelFolders: config.modelFolders, serverEnvironment: config.environment !== undefined }
+  const jobOptions = { maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment, modelFolders: config.modelFolders, serverEnvironment: config.environment !== undefined, workerStaleMs: 3 * config.queue.heartbeatMs }
   v1.route('/training/jobs', trainingJobRoutes(db, blobs, dispatcher, jobOptions))
   v1.route('/evaluations', evaluationRoutes(db, blobs, dispatcher, jobOptions))
   v1.route('/checkpoints', checkpointRoutes(db, blobs, config))

@@ -7,8 +7,7 @@ import { openConfiguredDatabase } from '../shared/db/embedded.ts'
 import { localAgentsFor } from './agent.ts'
 import { checkProvider } from './engine/native.ts'
 import { startInferenceServer } from './inference-server.ts'
-import { createRunners } from './runners/index.ts'
-import { JobWorker } from './worker.ts'
+import { jobWorkerFor } from './runners/index.ts'
 
 async function main() {
   const config = loadConfig(process.env)
@@ -19,7 +18,7 @@ async function main() {
   await checkProvider(config.engine)
   const database = await openConfiguredDatabase(config)
   const blobs = openBlobStore(config)
-  const worker = new JobWorker({ db: database.db, blobs, runners: createRunners(config), ...config.queue })
+  const worker = jobWorkerFor(config, database.db, blobs)
   await worker.start()
   console.log(`worker ${worker.id} polling for ${worker.kinds.join(', ')} jobs`)
   const inference = config.worker.token

@@ -10,15 +10,14 @@ import { openPostgres } from '../shared/db/postgres.ts'
 import { proxyDatabase } from '../shared/db/proxy.ts'
 import { ApiError } from '../shared/errors.ts'
 import { localAgentsFor } from './agent.ts'
-import { createRunners } from './runners/index.ts'
-import { JobWorker } from './worker.ts'
+import { jobWorkerFor } from './runners/index.ts'
 import type { HostMessage, ThreadMessage } from './model-thread.ts'
 
 const { config, database } = workerData as { config: Config; database: MessagePort }
 const postgres = config.databaseUrl ? openPostgres(config.databaseUrl) : null
 const db = postgres ? postgres.db : proxyDatabase(database)
 const blobs = openBlobStore(config)
-const worker = config.inProcessWorker ? new JobWorker({ db, blobs, runners: createRunners(config), ...config.queue }) : undefined
+const worker = config.inProcessWorker ? jobWorkerFor(config, db, blobs) : undefined
 const agents = localAgentsFor(config, db, blobs)
 const runs = new Map<number, AbortController>()
 const post = (message: ThreadMessage) => parentPort!.postMessage(message)

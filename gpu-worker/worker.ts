@@ -11,7 +11,7 @@ import type { Database } from '../shared/db/database.ts'
 import {
   type Job, type NewEvent, appendEvent, finishJob, heartbeat, leaseJob, reapExpiredLeases, setJobProgress,
 } from '../shared/db/jobs.ts'
-import { type JobKind, type JobProgress, workers } from '../shared/db/schema.ts'
+import { type HubAccess, type JobKind, type JobProgress, workers } from '../shared/db/schema.ts'
 import { newId } from '../shared/ids.ts'
 
 export interface JobContext {
@@ -43,6 +43,8 @@ export interface WorkerOptions {
   pollMs: number
   id?: string
   log?: (line: string) => void
+  /** what it can load from the Hugging Face hub, sent with each heartbeat (hub-access.ts); unset: not said */
+  hubAccess?: () => HubAccess
 }
 
 export class JobWorker {
@@ -77,8 +79,9 @@ export class JobWorker {
   }
 
   private async register() {
-    await this.options.db.insert(workers).values({ id: this.id, hostname: hostname(), kinds: this.kinds })
-      .onConflictDoUpdate({ target: workers.id, set: { lastSeenAt: sql`now()`, kinds: this.kinds } })
+    const hub = this.options.hubAccess?.() ?? null
+    await this.options.db.insert(workers).values({ id: this.id, hostname: hostname(), kinds: this.kinds, hub })
+      .onConflictDoUpdate({ target: workers.id, set: { lastSeenAt: sql`now()`, kinds: this.kinds, hub } })
   }
 
   private async pollLoop() {

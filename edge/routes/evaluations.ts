@@ -21,15 +21,9 @@ import { ApiError } from '../../shared/errors.ts'
 import { checkAll, readJson, readQuery } from '../request.ts'
 import { unixSeconds } from './common.ts'
 import { type JobResource, jobParam, jobRoutes, progressObject } from './jobs.ts'
-import { type WorkerDispatcher, checkModelReference } from './training-jobs.ts'
+import { type TrainingRouteOptions, type WorkerDispatcher, checkModelReference } from './training-jobs.ts'
 
-export interface EvaluationRouteOptions {
-  maxAttempts: number
-  /** whether environment.base_url may point at this machine (tests, a local vLLM); never in a shared deployment */
-  allowLoopbackEnvironment: boolean
-  /** the operator's folders that a model folder must be inside (shared/models.ts) */
-  modelFolders: string[]
-}
+export type EvaluationRouteOptions = Pick<TrainingRouteOptions, 'maxAttempts' | 'allowLoopbackEnvironment' | 'modelFolders' | 'workerStaleMs'>
 
 export function toEvaluationObject(job: Job) {
   const config = job.config as EvaluationConfig
@@ -84,7 +78,7 @@ export function evaluationRoutes(db: Database, blobs: BlobStore, dispatcher: Wor
             throw notFound('file', dataset.file_id, `datasets.${i}.file_id`)
           }
         }),
-        async () => { if (body.agent?.model !== undefined) await checkModelReference(db, projectId, body.agent.model, options.modelFolders, 'agent.model') },
+        async () => { if (body.agent?.model !== undefined) await checkModelReference(db, projectId, body.agent.model, 'agent.model', 'eval', options) },
         async () => {
           if (body.agent?.checkpoint !== undefined && !(await getCheckpoint(db, projectId, body.agent.checkpoint))) {
             throw notFound('checkpoint', body.agent.checkpoint, 'agent.checkpoint')

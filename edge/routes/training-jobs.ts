@@ -10,6 +10,8 @@ import { isBuiltinDataset } from '../../datasets/builtin.ts'
 import { isPublishedDataset } from '../../datasets/registry.ts'
 import { getCheckpoint, listCheckpoints } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
+import type { JobKind } from '../../shared/db/schema.ts'
+import { liveJobWorkersHub } from '../../shared/db/workers.ts'
 import { createTrainingJobBody, trajectoriesPrefix, trajectoryKey, trajectoryStep } from '../../shared/job-config.ts'
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
@@ -35,6 +37,8 @@ export interface TrainingRouteOptions {
   modelFolders: string[]
   /** whether the server has an environment LLM of its own (PROMPT_R1_ENV_*) for jobs that name none */
   serverEnvironment: boolean
+  /** a job worker whose heartbeat is older than this is not counted as one that could load a model */
+  workerStaleMs: number
 }
 
 export function toJobObject(job: Job) {
@@ -78,13 +82,26 @@ export const TRAINING_JOBS: JobResource = {
   toObject: toJobObject,
 }
 
-// A model a job may name (shared/models.ts); a checkpoint id must be one of the caller's project.
-export async function checkModelReference(db: Database, projectId: string, raw: string, modelFolders: string[], param: string) {
-  const reference = parseModelReference(raw, modelFolders, param)
+// A model a job may name (shared/models.ts); a checkpoint id must be one of the caller's project,
+// and a hub model one that some live worker taking the `loadedBy` jobs can load: it reaches the hub
+// or has the model in its cache (undefined: the job loads no model). With no live worker the job
+// waits for one, which may well reach it.
+export async function checkModelReference(
+  db: Database, projectId: string, raw: string, param: string, loadedBy: JobKind | undefined, options: Pick<TrainingRouteOptions, 'modelFolders' | 'workerStaleMs'>,
+) {
+  const reference = parseModelReference(raw, options.modelFolders, param)
   if (reference.kind === 'checkpoint' && !(await getCheckpoint(db, projectId, reference.id))) throw notFound('checkpoint', reference.id, param)
+  if (reference.kind !== 'hub' || loadedBy === undefined) return
+  const live = await liveJobWorkersHub(db, loadedBy, options.workerStaleMs)
+  if (live.length > 0 && live.every((hub) => hub !== null && hub.reachable === false && !hub.cached.includes(reference.id))) {
+    const workers = live.length === 1 ? 'the one live worker that runs' : `none of the ${live.length} live workers that run`
+    throw new ApiError(400, 'model_unreachable', `No worker can load '${raw}': ${workers} ${loadedBy} jobs reaches the Hugging Face hub or has ${reference.id} in its cache. `
+      + "Put the model's folder (config.json, safetensors, tokenizer files) in one of the server's model folders (PROMPT_R1_MODEL_FOLDERS) and name that folder, or let a worker reach the hub (HF_ENDPOINT)", param)
+  }
 }
 
-export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, { maxAttempts, allowLoopbackEnvironment, modelFolders, serverEnvironment }: TrainingRouteOptions) {
+export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: WorkerDispatcher, options: TrainingRouteOptions) {
+  const { maxAttempts, allowLoopbackEnvironment, serverEnvironment } = options
   // A job's body with every problem known at submit time found, for creating it or estimating it.
   const checkedBody = async (c: Context, projectId: string) => {
     const body = await readJson(c, createTrainingJobBody)
@@ -95,7 +112,7 @@ export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: Wo
       ...referenced.map(([param, fileId]) => async () => {
         if (fileId && !isPublishedDataset(fileId) && !isBuiltinDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
       }),
-      async () => { if (body.model) await checkModelReference(db, projectId, body.model, modelFolders, 'model') },
+      async () => { if (body.model) await checkModelReference(db, projectId, body.model, 'model', body.method.type === 'grpo' ? 'train' : undefined, options) },
       () => {
         // known now rather than when a worker takes the job
         if (body.method.type === 'grpo' && !body.environment && !serverEnvironment) {

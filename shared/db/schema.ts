@@ -130,6 +130,13 @@ export const runs = pgTable('runs', {
 // A worker process: the job kinds it leases and, when it serves chat, where the edge reaches it.
 // `inference_seen_at` is kept fresh by the inference server's own heartbeat (a long training job
 // holds the job loop, not the server), and is cleared when the server stops.
+/**
+ * Whether a worker reaches the Hugging Face hub (HF_ENDPOINT; null until its first probe has
+ * answered) and the hub models in its cache (owner/name, or owner/name@revision), which it loads
+ * without the hub.
+ */
+export interface HubAccess { reachable: boolean | null; cached: string[] }
+
 export const workers = pgTable('workers', {
   id: text('id').primaryKey(),
   hostname: text('hostname').notNull(),
@@ -144,4 +151,6 @@ export const workers = pgTable('workers', {
   freeSlots: integer('free_slots').notNull().default(0),
   provider: text('provider'),
   inferenceSeenAt: timestamp('inference_seen_at', { withTimezone: true }),
+  // what a job worker can load from the Hugging Face hub, kept by its heartbeat; null: not said
+  hub: jsonb('hub').$type<HubAccess>(),
 })
