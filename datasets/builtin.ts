@@ -1,6 +1,6 @@
 // Data sets made here rather than downloaded, named like the published ones (a training job's
-// training_file): `arithmetic`, the questions of the demo agent (builtin:arithmetic-agent, trained
-// against the built-in arithmetic environment).
+// training_file, an evaluation's dataset): `arithmetic`, the questions of the demo agent
+// (builtin:arithmetic-agent, trained against the built-in arithmetic environment); scored as math.
 import { userContentForQuestion } from '../shared/protocol/template.ts'
 import type { DatasetRow } from './read.ts'
 
@@ -14,11 +14,13 @@ export function arithmeticRows(): DatasetRow[] {
   return questions.map(([question, result], index) => ({ index, dataSource: 'arithmetic', question, content: userContentForQuestion(question), golds: [String(result)] }))
 }
 
-const BUILTIN_DATASETS: Record<string, () => DatasetRow[]> = { arithmetic: arithmeticRows }
+const ROWS: Record<string, () => DatasetRow[]> = { arithmetic: arithmeticRows }
 
-export const isBuiltinDataset = (name: string) => Object.hasOwn(BUILTIN_DATASETS, name)
+export const BUILTIN_DATASETS = Object.keys(ROWS)
+
+export const isBuiltinDataset = (name: string) => Object.hasOwn(ROWS, name)
 
 export function builtinDatasetRows(name: string): DatasetRow[] {
-  if (!isBuiltinDataset(name)) throw new Error(`no built-in dataset "${name}"; built in: ${Object.keys(BUILTIN_DATASETS).join(', ')}`)
-  return BUILTIN_DATASETS[name]()
+  if (!isBuiltinDataset(name)) throw new Error(`no built-in dataset "${name}"; built in: ${BUILTIN_DATASETS.join(', ')}`)
+  return ROWS[name]()
 }

@@ -1,6 +1,7 @@
 // The dashboard page: every view's skeleton, rendered on the server with the published defaults
 // filled in. It holds no data: the client script (client/) fills the views from the JSON API with
 // the key the user enters.
+import { BUILTIN_DATASETS } from '../../datasets/builtin.ts'
 import { PUBLISHED_DATASETS } from '../../datasets/registry.ts'
 import { EVAL_MODES, createEvaluationBody, evalEnvironment, grpoHyperparameters, noopMethod } from '../../shared/job-config.ts'
 import { DEMO_TRAINING_JOB } from '../../shared/demo.ts'
@@ -121,6 +122,7 @@ function TrainingForm() {
       </fieldset>
       <fieldset data-method="grpo" class="grid">
         <legend>Environment (the large LLM of the rollouts; empty: the server's, PROMPT_R1_ENV_*)</legend>
+        <BuiltinEnvironment form={f} />
         <Field form={f} param="environment.base_url" label="Base URL" placeholder="https://api.openai.com/v1" />
         <Field form={f} param="environment.model" label="Model" placeholder="gpt-4o-mini" />
         <Field form={f} param="environment.api_key" label="API key" type="password" hint="Used by the worker; never shown again" />
@@ -145,6 +147,16 @@ function TrainingForm() {
   )
 }
 
+/** A built-in environment instead of an endpoint (the demo's: no network, no key). */
+function BuiltinEnvironment({ form }: { form: string }) {
+  return (
+    <Select form={form} param="environment.builtin" label="Built-in (needs no network)">
+      <option value="">(none: the endpoint below)</option>
+      {BUILTIN_ENVIRONMENTS.map((name) => <option value={name}>{name}</option>)}
+    </Select>
+  )
+}
+
 function EvaluationForm() {
   const f = 'eval'
   const sets = (split: string) => PUBLISHED_DATASETS.filter((d) => d.split === split).map((d) => ({ value: d.name, label: `${d.name} (${d.kind})` }))
@@ -153,6 +165,7 @@ function EvaluationForm() {
       <div class="grid">
         <Choices form={f} param="datasets" legend="Published sets, in-distribution" options={sets('eval-in-distribution')} checked={[]} />
         <Choices form={f} param="datasets" legend="Published sets, out-of-distribution" options={sets('eval-out-of-distribution')} checked={[]} slot={false} />
+        <Choices form={f} param="datasets" legend="Built-in sets" options={BUILTIN_DATASETS.map((name) => ({ value: name, label: `${name} (the demo's)` }))} checked={[]} slot={false} />
       </div>
       <div class="field">
         <label for="eval-file">Uploaded dataset</label>
@@ -161,6 +174,7 @@ function EvaluationForm() {
       <Choices form={f} param="modes" legend="Modes, run side by side on the same rows" options={EVAL_MODES.map((m) => ({ value: m, label: MODE_LABELS[m] }))} checked={[...EVAL_MODES]} />
       <fieldset class="grid">
         <legend>Environment (the large LLM, any OpenAI-compatible API)</legend>
+        <BuiltinEnvironment form={f} />
         <Field form={f} param="environment.base_url" label="Base URL" placeholder="https://api.openai.com/v1" />
         <Field form={f} param="environment.model" label="Model" placeholder="gpt-4o-mini" />
         <Field form={f} param="environment.api_key" label="API key" type="password" hint="Used by the worker; never shown again" />
@@ -205,10 +219,7 @@ function PlaygroundForm() {
       </div>
       <fieldset class="grid">
         <legend>Environment (empty: the server's)</legend>
-        <Select form={f} param="environment.builtin" label="Built-in (needs no network)">
-          <option value="">(none: the endpoint below, or the server's)</option>
-          {BUILTIN_ENVIRONMENTS.map((name) => <option value={name}>{name}</option>)}
-        </Select>
+        <BuiltinEnvironment form={f} />
         <Field form={f} param="environment.base_url" label="Base URL" placeholder="https://api.openai.com/v1" />
         <Field form={f} param="environment.model" label="Model" placeholder="gpt-4o-mini" />
         <Field form={f} param="environment.api_key" label="API key" type="password" />

@@ -2,6 +2,7 @@
 // and the agent. The job runner and the CLI differ only in where uploaded files and the response
 // cache live, which they pass in.
 import { readDataset, type DatasetRow } from '../../datasets/read.ts'
+import { builtinDatasetRows, isBuiltinDataset } from '../../datasets/builtin.ts'
 import { loadPublishedDataset } from '../../datasets/registry.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import type { EngineSettings } from '../../shared/config.ts'
@@ -26,6 +27,7 @@ export async function loadEvalDatasets(
     let rows: DatasetRow[]
     if (spec.file_id !== undefined) rows = await readUploaded(spec.file_id)
     else if (spec.path !== undefined) rows = await readRowsFromPath(spec.path)
+    else if (isBuiltinDataset(spec.name!)) rows = builtinDatasetRows(spec.name!)
     else rows = await loadPublishedDataset(spec.name!)
     return { ...descriptors[i], rows: config.max_rows === undefined ? rows : rows.slice(0, config.max_rows) }
   }))

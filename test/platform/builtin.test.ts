@@ -35,8 +35,10 @@ it('the built-in arithmetic environment answers as its HTTP twin does, usage inc
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
+const sampleCache = tempDir()
+
 it('makes the sample agent once per cache, with the same weights wherever it is made, warm-started from the untrained agent', async () => {
-  const [first, second] = [tempDir(), tempDir()]
+  const [first, second] = [sampleCache, tempDir()]
   const made = await sampleAgent(first)
   const madeAt = statSync(join(made, 'model.safetensors')).mtimeMs
   expect(await sampleAgent(first)).toBe(made)
@@ -90,6 +92,30 @@ describePostgres('the API with the built-in environment, agent and set', () => {
     expectApiError(model, 400, 'model_not_allowed', 'model')
     expect(model.json.error.message).toContain('builtin:arithmetic-agent')
   })
+
+  it('evaluates the sample agent on the built-in set against the built-in environment, on a worker offline', async () => {
+    process.env.PROMPT_R1_CACHE = sampleCache // made by the test above: the worker finds it there
+    await t.worker.start()
+    try {
+      const created = await t.request('POST', '/v1/evaluations', {
+        json: { datasets: ['arithmetic'], modes: ['direct', 'agent'], max_rows: 4, environment: { builtin: 'arithmetic' }, agent: { model: 'builtin:arithmetic-agent', max_new_tokens_per_turn: 24, max_turns: 2 } },
+      })
+      expect(created.status, created.text).toBe(201)
+      let job = created.json
+      for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(job.status); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        job = (await t.request('GET', `/v1/evaluations/${job.id}`)).json
+      }
+      expect(job.status, JSON.stringify(job.error)).toBe('succeeded')
+      const rows = (await t.request('GET', `/v1/evaluations/${job.id}/results?format=jsonl`)).text.trim().split('\n').map((line) => JSON.parse(line))
+      expect(rows.map((r: any) => `${r.mode} ${r.row}`).sort()).toEqual(['agent 0', 'agent 1', 'agent 2', 'agent 3', 'direct 0', 'direct 1', 'direct 2', 'direct 3'])
+      // the environment alone answers "0 + 0 = 0": the whole sentence, not the number the gold is
+      expect(rows.find((r: any) => r.mode === 'direct' && r.row === 0).prediction).toBe('0 + 0 = 0')
+    } finally {
+      await t.worker.stop()
+      delete process.env.PROMPT_R1_CACHE
+    }
+  }, 120_000)
 
   it('hands a chat\'s built-in environment to the agents by name', async () => {
     const chat = await t.request('POST', '/v1/chat/completions', { json: { model: 'agent', messages: [{ role: 'user', content: '3 + 4' }], environment: { builtin: 'arithmetic' } } })

@@ -164,7 +164,7 @@ export function evaluationViews(kit: Kit) {
       byId('eval-phase').textContent = tracking.phaseLine(job, events)
       fill(byId('eval-meta'), [
         ['datasets', job.datasets.map((d: any) => (typeof d === 'string' ? d : d.name ?? d.file_id)).join(', ')],
-        ['modes', job.modes.join(', ')], ['environment', `${job.environment.model} at ${job.environment.base_url}`],
+        ['modes', job.modes.join(', ')], ['environment', job.environment.builtin ? `built-in ${job.environment.builtin}` : `${job.environment.model} at ${job.environment.base_url}`],
         ['agent', job.agent ? job.agent.checkpoint ?? job.agent.model : '–'], ['created', time(job.created_at)],
         ['environment tokens', number(progress.environmentTokens)], ['error', job.error ? `${job.error.code}: ${job.error.message}` : '–'],
       ].map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]))
