@@ -25,7 +25,7 @@ mkdirSync(dirname(out), { recursive: true })
 const compiler = process.env.CXX ?? 'g++'
 const args = [
   '-O2', '-std=c++17', '-shared', '-fPIC', '-Wall', '-DNODE_GYP_MODULE_NAME=ort_session', '-DNAPI_VERSION=8',
-  `-I${includes[0]}`, join(native, 'ort_session.cc'), '-o', out,
+  `-I${includes[0]}`, join(native, 'ort_session.cc'), join(native, 'sampling.cc'), '-o', out,
   `-L${ortDir}`, '-l:libonnxruntime.so.1', `-Wl,-rpath,$ORIGIN/${relative(dirname(out), ortDir)}`,
 ]
 const started = performance.now()

@@ -53,6 +53,7 @@ export interface SessionSettings {
 interface Native {
   createSession(path: string, options: { intraThreads: number; interThreads: number; optimization: number; provider: string; deviceId: number; memoryPattern: number; profile?: string }): Promise<NativeSession>
   version(): string
+  sampleFiltered(weights: Float32Array, weightSum: number, topK: number, topP: number, u: number, out: Float64Array): void
 }
 
 const MODULE = join(import.meta.dirname, 'native', 'build', 'ort_session.node')
@@ -75,6 +76,14 @@ export function createSession(path: string, settings: SessionSettings = {}): Pro
 }
 
 export const nativeVersion = () => load().version()
+
+const drawn = new Float64Array(2)
+
+/** Top-k / top-p sampling of one row of weights (native/sampling.cc): the token and the kept set's total weight. */
+export function sampleFiltered(weights: Float32Array, weightSum: number, topK: number, topP: number, u: number): { token: number; total: number } {
+  load().sampleFiltered(weights, weightSum, topK, topP, u, drawn)
+  return { token: drawn[0], total: drawn[1] }
+}
 
 /**
  * Fails, saying what is missing and how to get it, when sessions cannot start with `settings`

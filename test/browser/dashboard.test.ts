@@ -238,7 +238,7 @@ describeBrowser('the dashboard', () => {
   })
 
   it('plays a question through the agent and the large LLM, turn by turn', async () => {
-    await page.getByRole('link', { name: 'Playground' }).click()
+    await page.getByRole('link', { name: 'Playground', exact: true }).click()
     await expect.poll(() => page.locator('#playground-model').inputValue()).toBe(platform.agentName)
     await page.getByLabel('Question').fill('What is 2 + 2?')
     const form = page.locator('#playground-form')

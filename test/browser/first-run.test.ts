@@ -2,8 +2,8 @@
 // folder, the in-process worker, an empty model cache), and the dashboard in Chromium: sign in with
 // the key it printed, "Train the demo agent", its curves with axes, one of its episodes, the merged
 // checkpoint downloaded as one archive, "Chat with it in the Playground" against the built-in
-// arithmetic environment; then each page of that path at a phone's width, without sideways
-// scrolling. Screenshots go to test-artifacts/browser/first-run-*.png.
+// arithmetic environment, no page wider than the window; then each page of that path at a phone's
+// width, without sideways scrolling either. Screenshots go to test-artifacts/browser/first-run-*.png.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -56,6 +56,7 @@ describeBrowser('the first run', () => {
     await page.locator('#api-key').fill(key)
     await page.getByRole('button', { name: 'Use this key' }).click()
     await page.getByText(/^No training jobs yet\. To see one through to a chat, offline: Train the demo agent/).waitFor()
+    const overflow = await sidewaysScroll(page, 1280, '#/jobs')
     await screenshot(page, 'first-run-01-empty')
 
     await page.getByRole('button', { name: 'Train the demo agent' }).click()
@@ -82,6 +83,7 @@ describeBrowser('the first run', () => {
     const [episode] = (await api(`/v1/training/jobs/${jobId}/trajectories?step=40`)).data
     await expect(trajectory.locator('dd').first().textContent()).resolves.toBe(episode.question)
     await trajectory.locator('.environment-call', { hasText: `${episode.question} = ` }).first().waitFor()
+    overflow.push(...await sidewaysScroll(page, 1280, `#/jobs/${jobId}`))
     await screenshot(page, 'first-run-03-trajectory')
 
     // the merged checkpoint as one tar: a Hugging Face folder
@@ -105,6 +107,8 @@ describeBrowser('the first run', () => {
     // greedy: the API gives the same answer for the same question
     const completion = await api('/v1/chat/completions', { model: job.fine_tuned_model, messages: [{ role: 'user', content: '3 + 4' }], environment: { builtin: 'arithmetic' } })
     await expect(page.locator('#transcript .final-answer').textContent()).resolves.toBe(completion.choices[0].message.content || '(empty)')
+    overflow.push(...await sidewaysScroll(page, 1280, playground))
+    expect(overflow).toEqual([])
     await screenshot(page, 'first-run-04-playground')
   }, 420_000)
 

@@ -1,7 +1,10 @@
 // The sampler on hand-made logits: distributions at a temperature, top-k, top-p, greedy, logprobs;
-// and, at the real vocabulary size, the bucketed top-k / top-p against a plain sort.
+// and, at the real vocabulary size, the bucketed top-k / top-p against a plain sort, and the native
+// sampler against its plain reference.
 import { describe, expect, it } from 'vitest'
+import { sampleFiltered } from '../../gpu-worker/engine/native.ts'
 import { type RowScores, type SamplingOptions, sampleToken, seededRandom } from '../../gpu-worker/engine/sampling.ts'
+import { referenceSampleFiltered } from './sampling-reference.ts'
 
 /** What the serving graph's sampling head computes for one row (qwen3.ts samplingHead), in plain TypeScript. */
 function scores(logits: Float32Array, temperature: number): RowScores {
@@ -98,6 +101,29 @@ describe('sampleToken', () => {
       const sampled = sampleToken(s, { ...options, logprobs: 'sampling' }, 0.999999)
       expect(sampled.logprob).toBeCloseTo(Math.log(s.weights[sampled.token] / total), 6)
     }
+  })
+
+  it('the native top-k / top-p sampler gives the plain reference\'s token and kept total, bit for bit', () => {
+    const V = 151936
+    const random = seededRandom(5)
+    const cases: SamplingOptions[] = [{ topK: 50 }, { topP: 0.9 }, { topK: 50, topP: 0.95 }, { topK: 1000, topP: 0.5 }, { topP: 0.999 }, { topK: V + 10 }, { topK: 3, topP: 0.2 }]
+    let checked = 0
+    for (const [trial, spread] of [0.05, 1, 4].entries()) {
+      // ties too: every 977th weight is the same large one
+      const row = scores(Float32Array.from({ length: V }, (_, i) => (i % 977 === 0 ? 8 : spread * (random() + random() + random() - 1.5))), 0.7 + trial * 0.3)
+      for (const options of cases) {
+        for (const u of [0, 1e-9, random(), random(), 0.5, 0.999999, 1 - 2 ** -53]) {
+          const expected = referenceSampleFiltered(row.weights, row.weightSum, options.topK ?? 0, options.topP ?? 1, u)
+          expect(sampleFiltered(row.weights, row.weightSum, options.topK ?? 0, options.topP ?? 1, u), `${JSON.stringify(options)} u=${u}`).toEqual(expected)
+          checked++
+        }
+      }
+      // and the engine's sampler is the native one: its token and 'sampling' logprob are the reference's
+      const u = random()
+      const expected = referenceSampleFiltered(row.weights, row.weightSum, 40, 0.9, u)
+      expect(sampleToken(row, { topK: 40, topP: 0.9, logprobs: 'sampling' }, u)).toEqual({ token: expected.token, logprob: Math.log(row.weights[expected.token] / expected.total) })
+    }
+    expect(checked).toBe(3 * cases.length * 7)
   })
 
   it('seeded generators repeat, and differ between seeds', () => {

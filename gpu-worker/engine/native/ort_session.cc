@@ -12,6 +12,7 @@
 //   session.endProfiling() -> the profile's file (sessions created with {profile: prefix})
 //   session.release()
 //   version() -> "1.30.0"
+//   sampleFiltered(weights, weightSum, topK, topP, u, out) -> top-k / top-p sampling of one row (sampling.cc)
 // A tensor is {type, dims, data: TypedArray} or {type, dims, device: DeviceMemory, offset: bytes}.
 #include <node_api.h>
 
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "ort_api.h"
+#include "sampling.h"
 
 namespace {
 
@@ -618,6 +620,8 @@ napi_value init(napi_env e, napi_value exports) {
   napi_set_named_property(e, exports, "createSession", fn);
   napi_create_function(e, "version", NAPI_AUTO_LENGTH, version, nullptr, &fn);
   napi_set_named_property(e, exports, "version", fn);
+  napi_create_function(e, "sampleFiltered", NAPI_AUTO_LENGTH, sampleFiltered, nullptr, &fn);
+  napi_set_named_property(e, exports, "sampleFiltered", fn);
   return exports;
 }
 
