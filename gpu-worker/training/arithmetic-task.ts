@@ -141,7 +141,8 @@ export async function trainArithmetic(run: ArithmeticRun) {
 
 // Bumped when what sampleAgent makes changes, so a worker's cache never serves an older agent.
 const SAMPLE_AGENT_VERSION = 1
-let making: Promise<string> | undefined
+// by folder: a second job naming the agent while it is being made waits for the same one
+const making = new Map<string, Promise<string>>()
 
 /**
  * The sample agent `builtin:arithmetic-agent`: the tiny agent after the warm-start (it knows the
@@ -152,8 +153,12 @@ let making: Promise<string> | undefined
 export async function sampleAgent(cacheDir: string): Promise<string> {
   const dir = join(cacheDir, 'builtin', `arithmetic-agent-${SAMPLE_AGENT_VERSION}`)
   if (existsSync(join(dir, 'config.json'))) return dir
-  making ??= makeSampleAgent(dir).finally(() => { making = undefined })
-  return making
+  let made = making.get(dir)
+  if (!made) {
+    made = makeSampleAgent(dir).finally(() => making.delete(dir))
+    making.set(dir, made)
+  }
+  return made
 }
 
 async function makeSampleAgent(dir: string): Promise<string> {
