@@ -48,10 +48,15 @@ export interface SessionSettings {
    * whose intermediates are GBs, 6 GB more at the 0.6B geometry and 2048 positions (measured).
    */
   memoryPattern?: boolean
+  /**
+   * true: the CPU arena is the one every such session shares (native/ort_session.cc), so the
+   * memory one session's run freed serves the next session's; false (default): its own arena.
+   */
+  sharedArena?: boolean
 }
 
 interface Native {
-  createSession(path: string, options: { intraThreads: number; interThreads: number; optimization: number; provider: string; deviceId: number; memoryPattern: number; profile?: string }): Promise<NativeSession>
+  createSession(path: string, options: { intraThreads: number; interThreads: number; optimization: number; provider: string; deviceId: number; memoryPattern: number; sharedArena: number; profile?: string }): Promise<NativeSession>
   version(): string
   sampleFiltered(weights: Float32Array, weightSum: number, topK: number, topP: number, u: number, out: Float64Array): void
 }
@@ -71,7 +76,8 @@ function load(): Native {
 export function createSession(path: string, settings: SessionSettings = {}): Promise<NativeSession> {
   return load().createSession(path, {
     intraThreads: settings.threads ?? 0, interThreads: 1, optimization: settings.optimization === 'disabled' ? 0 : 99,
-    provider: settings.provider ?? 'cpu', deviceId: settings.deviceId ?? 0, memoryPattern: settings.memoryPattern === false ? 0 : 1, ...(settings.profile ? { profile: settings.profile } : {}),
+    provider: settings.provider ?? 'cpu', deviceId: settings.deviceId ?? 0, memoryPattern: settings.memoryPattern === false ? 0 : 1,
+    sharedArena: settings.sharedArena ? 1 : 0, ...(settings.profile ? { profile: settings.profile } : {}),
   })
 }
 

@@ -126,12 +126,16 @@ export function activationBytes(c: Qwen3Config, length: number): number {
 export interface StepResult { loss: number; metrics: Record<LossMetric, number>; grads: Map<string, FloatArray>; tokenLogprobs: FloatArray }
 
 /** Builds `g`'s session from a file in a scratch folder (removed once the session has read it). */
-async function sessionOf(g: Graph, float: FloatType, settings: PolicyModelOptions['session']): Promise<NativeSession> {
+async function sessionOf(g: Graph, settings: PolicyModelOptions['session']): Promise<NativeSession> {
   const dir = mkdtempSync(join(tmpdir(), 'prompt-r1-train-graph-'))
   try {
     g.save(dir, 'model.onnx')
-    // float64 graphs run unoptimised: the CPU fusions are float-only or round constants to float32.
-    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: float === 'float64' ? 'disabled' : 'all', memoryPattern: false })
+    // Unoptimised, on the shared arena. The CPU fusions are float-only or round constants to float32,
+    // and at the 0.6B widths (4 layers, 4096 positions, LoRA r=16) they cost memory for no speed:
+    // with them the process peaked at 9.4 GB, without 6.1 GB, at the same step time (36 s). The shared
+    // arena lets the train and logprob sessions of every packed length reuse one another's memory:
+    // 11.8 GB with one arena per session (/tmp probe, docs/training.md).
+    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: 'disabled', memoryPattern: false, sharedArena: true })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -202,9 +206,9 @@ export class PolicyModel {
   }
 
   private async buildSessions(length: number): Promise<Sessions> {
-    const { float, options } = this
+    const { options } = this
     const built = (head: 'train' | 'logprobs', lossOptions = options.loss) => this.graph(length, head, lossOptions)
-    const session = (g: Graph) => sessionOf(g, float, options.session)
+    const session = (g: Graph) => sessionOf(g, options.session)
     return {
       train: await session(built('train')),
       forward: await session(built('logprobs')),

@@ -150,7 +150,7 @@ describe('eval config', () => {
 
   it('refuses what cannot run, naming the field', () => {
     expect(issue({ datasets: ['gsm8k'], environment })?.path).toBe('agent')
-    expect(issue({ datasets: ['nope'], environment, modes: ['direct'] })).toMatchObject({ path: 'datasets.0.name', message: expect.stringContaining('not a published dataset') })
+    expect(issue({ datasets: ['nope'], environment, modes: ['direct'] })).toMatchObject({ path: 'datasets.0.name', message: expect.stringContaining('not a published or built-in dataset') })
     expect(issue({ datasets: [{ file_id: 'file-1', path: '/x.jsonl' }], environment, modes: ['direct'] })?.path).toBe('datasets.0.path')
     expect(issue({ datasets: ['gsm8k', 'gsm8k'], environment, modes: ['direct'] })?.path).toBe('datasets')
     expect(issue({ datasets: ['gsm8k'], environment, modes: ['direct', 'direct'] })?.path).toBe('modes')

@@ -100,6 +100,8 @@ struct Api {
   OrtStatus* (*AddSessionConfigEntry)(OrtSessionOptions*, const char* key, const char* value);
   OrtStatus* (*CreateAllocator)(const OrtSession*, const OrtMemoryInfo*, OrtAllocator** out);
   void (*ReleaseAllocator)(OrtAllocator*);
+  // 144
+  OrtStatus* (*CreateAndRegisterAllocator)(OrtEnv*, const OrtMemoryInfo*, const void* arena_cfg);
   // 204, 205, 206, 208
   OrtStatus* (*SessionOptionsAppendExecutionProvider_CUDA_V2)(OrtSessionOptions*, const OrtCUDAProviderOptionsV2*);
   OrtStatus* (*CreateCUDAProviderOptions)(OrtCUDAProviderOptionsV2** out);
@@ -153,6 +155,7 @@ struct Api {
     BIND(AddSessionConfigEntry, 130);
     BIND(CreateAllocator, 131);
     BIND(ReleaseAllocator, 132);
+    BIND(CreateAndRegisterAllocator, 144);
     BIND(SessionOptionsAppendExecutionProvider_CUDA_V2, 204);
     BIND(CreateCUDAProviderOptions, 205);
     BIND(UpdateCUDAProviderOptions, 206);

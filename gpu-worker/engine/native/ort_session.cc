@@ -5,7 +5,7 @@
 // GroupQueryAttention appends to in place), and a CUDA cache never leaves the device. Runs and
 // session loads happen on libuv's thread pool: the event loop stays free while the model works.
 //
-//   createSession(path, {intraThreads, interThreads, optimization, provider, deviceId}) -> Promise<Session>
+//   createSession(path, {intraThreads, interThreads, optimization, provider, deviceId, memoryPattern, sharedArena}) -> Promise<Session>
 //   session.inputs / session.outputs: [{name, type, dims}]   (dims: -1 where symbolic)
 //   session.run([[name, tensor], ...], [[name, tensor], ...]) -> Promise<void>   (outputs preallocated)
 //   session.allocate(bytes) -> DeviceMemory on the session's device (CUDA)
@@ -359,7 +359,7 @@ void finalizeHandle(napi_env, void* data, void*) { delete static_cast<SessionHan
 struct CreateWork {
   std::string path, provider, profile;
   int intraThreads = 0, interThreads = 1, optimization = 99, deviceId = 0;
-  bool memoryPattern = true;
+  bool memoryPattern = true, sharedArena = false;
   std::shared_ptr<Session> session;
   struct Meta {
     std::string name;
@@ -455,6 +455,7 @@ void executeCreate(napi_env, void* data) {
     step(api->SetInterOpNumThreads(options, w->interThreads));
     if (!w->profile.empty()) step(api->EnableProfiling(options, w->profile.c_str()));
     if (!w->memoryPattern) step(api->DisableMemPattern(options));
+    if (w->sharedArena) step(api->AddSessionConfigEntry(options, "session.use_env_allocators", "1"));
   }
   auto session = std::make_shared<Session>();
   if (w->error.empty() && w->provider == "cuda") {
@@ -565,6 +566,7 @@ napi_value createSession(napi_env e, napi_callback_info info) {
   w->optimization = intOption(e, argv[1], "optimization", 99);
   w->deviceId = intOption(e, argv[1], "deviceId", 0);
   w->memoryPattern = intOption(e, argv[1], "memoryPattern", 1) != 0;
+  w->sharedArena = intOption(e, argv[1], "sharedArena", 0) != 0;
   w->provider = "cpu";
   bool has = false;
   napi_has_named_property(e, argv[1], "profile", &has);
@@ -608,6 +610,13 @@ napi_value init(napi_env e, napi_value exports) {
     api = &bound;
     // every failure reaches the caller as the error of its call; the log would only repeat it on stderr
     std::string error = check(api->CreateEnv(ort::LOGGING_FATAL, "prompt-r1", &env));
+    // The CPU arena that sessions made with sharedArena use together (session.use_env_allocators):
+    // what one session's run has freed, the next session's run reuses, so the train, logprob and
+    // warm-start sessions of every packed length cost the largest run's memory, not their sum.
+    OrtMemoryInfo* cpu = nullptr;
+    if (error.empty()) error = check(api->CreateCpuMemoryInfo(ort::ArenaAllocator, ort::MemTypeDefault, &cpu));
+    if (error.empty()) error = check(api->CreateAndRegisterAllocator(env, cpu, nullptr));
+    if (cpu) api->ReleaseMemoryInfo(cpu);
     if (!error.empty()) {
       loadError = "onnxruntime: " + error;
       api = nullptr;
