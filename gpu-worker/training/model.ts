@@ -134,7 +134,7 @@ async function sessionOf(g: Graph, settings: PolicyModelOptions['session']): Pro
     // and at the 0.6B widths (4 layers, 4096 positions, LoRA r=16) they cost memory for no speed:
     // with them the process peaked at 9.4 GB, without 6.1 GB, at the same step time (36 s). The shared
     // arena lets the train and logprob sessions of every packed length reuse one another's memory:
-    // 11.8 GB with one arena per session (/tmp probe, docs/training.md).
+    // 11.8 GB with one arena per session (bench/train-rss.ts, docs/training.md).
     return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: 'disabled', memoryPattern: false, sharedArena: true })
   } finally {
     rmSync(dir, { recursive: true, force: true })

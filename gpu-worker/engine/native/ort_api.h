@@ -101,10 +101,8 @@ struct Api {
   OrtStatus* (*AddSessionConfigEntry)(OrtSessionOptions*, const char* key, const char* value);
   OrtStatus* (*CreateAllocator)(const OrtSession*, const OrtMemoryInfo*, OrtAllocator** out);
   void (*ReleaseAllocator)(OrtAllocator*);
-  // 144, 156, 157
+  // 144
   OrtStatus* (*CreateAndRegisterAllocator)(OrtEnv*, const OrtMemoryInfo*, const OrtArenaCfg* arena_cfg);
-  OrtStatus* (*CreateArenaCfg)(size_t max_mem, int arena_extend_strategy, int initial_chunk_size_bytes, int max_dead_bytes_per_chunk, OrtArenaCfg** out);
-  void (*ReleaseArenaCfg)(OrtArenaCfg*);
   // 204, 205, 206, 208
   OrtStatus* (*SessionOptionsAppendExecutionProvider_CUDA_V2)(OrtSessionOptions*, const OrtCUDAProviderOptionsV2*);
   OrtStatus* (*CreateCUDAProviderOptions)(OrtCUDAProviderOptionsV2** out);
@@ -159,8 +157,6 @@ struct Api {
     BIND(CreateAllocator, 131);
     BIND(ReleaseAllocator, 132);
     BIND(CreateAndRegisterAllocator, 144);
-    BIND(CreateArenaCfg, 156);
-    BIND(ReleaseArenaCfg, 157);
     BIND(SessionOptionsAppendExecutionProvider_CUDA_V2, 204);
     BIND(CreateCUDAProviderOptions, 205);
     BIND(UpdateCUDAProviderOptions, 206);
