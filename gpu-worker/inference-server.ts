@@ -17,13 +17,14 @@ import type { Database } from '../shared/db/database.ts'
 import { advertiseInference, withdrawInference } from '../shared/db/workers.ts'
 import { ApiError } from '../shared/errors.ts'
 import { describeFault } from '../shared/log.ts'
+import { BUILTIN_ENVIRONMENTS } from '../shared/protocol/builtin-environment.ts'
 import { PROTOCOL_NAMES } from '../shared/protocol/options.ts'
 
 const runBody = z.object({
   projectId: z.string().min(1),
   model: z.string().min(1),
   question: z.string().min(1),
-  environment: z.object({ baseURL: z.string().min(1), model: z.string().min(1), apiKey: z.string() }),
+  environment: z.union([z.object({ builtin: z.enum(BUILTIN_ENVIRONMENTS) }), z.object({ baseURL: z.string().min(1), model: z.string().min(1), apiKey: z.string() })]),
   protocol: z.enum(PROTOCOL_NAMES),
   sampling: z.object({
     temperature: z.number().optional(), topP: z.number().optional(), seed: z.number().int().optional(), maxTokensPerTurn: z.number().int().optional(),

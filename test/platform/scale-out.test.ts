@@ -74,6 +74,16 @@ describePostgres('an edge and two GPU workers on one Postgres', () => {
     expect(refused.status).toBe(401)
   })
 
+  it('passes a chat\'s built-in environment on to the worker', async () => {
+    const response = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...question(5, 8), environment: { builtin: 'arithmetic' } }),
+    })
+    const completion = await response.json() as any
+    expect(response.status, JSON.stringify(completion)).toBe(200)
+    expect(completion.turns.length).toBeGreaterThanOrEqual(1)
+  })
+
   it('spreads streamed chats over both workers, each turn streamed through', async () => {
     const before = await Promise.all(workers.map((w) => health(w.url)))
     const chats = await Promise.all([1, 2, 3, 4].map((n) => streamChat(base, key, question(n, 8))))
