@@ -1,8 +1,9 @@
-// Data sets made here rather than downloaded, named like the published ones (a training job's
-// training_file, an evaluation's dataset): `arithmetic`, the questions of the demo agent
-// (builtin:arithmetic-agent, trained against the built-in arithmetic environment); scored as math.
+// Data sets made here rather than downloaded: `arithmetic`, the questions of the demo agent
+// (builtin:arithmetic-agent, trained against the built-in arithmetic environment), scored as math.
+// Jobs name them as they name the published sets (named.ts).
 import { userContentForQuestion } from '../shared/protocol/template.ts'
 import type { DatasetRow } from './read.ts'
+import type { TaskKind } from './registry.ts'
 
 /** Every "a + b" and "a - b" over digits whose result is one digit (0-9): 110 questions. */
 export function arithmeticRows(): DatasetRow[] {
@@ -14,13 +15,6 @@ export function arithmeticRows(): DatasetRow[] {
   return questions.map(([question, result], index) => ({ index, dataSource: 'arithmetic', question, content: userContentForQuestion(question), golds: [String(result)] }))
 }
 
-const ROWS: Record<string, () => DatasetRow[]> = { arithmetic: arithmeticRows }
+export interface BuiltinDataset { name: string; kind: TaskKind; rows: () => DatasetRow[] }
 
-export const BUILTIN_DATASETS = Object.keys(ROWS)
-
-export const isBuiltinDataset = (name: string) => Object.hasOwn(ROWS, name)
-
-export function builtinDatasetRows(name: string): DatasetRow[] {
-  if (!isBuiltinDataset(name)) throw new Error(`no built-in dataset "${name}"; built in: ${BUILTIN_DATASETS.join(', ')}`)
-  return ROWS[name]()
-}
+export const BUILTIN_DATASETS: BuiltinDataset[] = [{ name: 'arithmetic', kind: 'math', rows: arithmeticRows }]

@@ -3,8 +3,7 @@
 // may sample, its validation episodes, and how long it should take, from the project's latest
 // succeeded job of the same base model (its seconds per episode, rollout and update, times this
 // job's episodes); without such a job there is no time to scale from, and the estimate says so.
-import { builtinDatasetRows, isBuiltinDataset } from '../datasets/builtin.ts'
-import { isPublishedDataset, publishedDataset } from '../datasets/registry.ts'
+import { namedDataset } from '../datasets/named.ts'
 import type { Database } from '../shared/db/database.ts'
 import { getFile } from '../shared/db/files.ts'
 import { latestSucceededTraining, listEvents } from '../shared/db/jobs.ts'
@@ -12,8 +11,8 @@ import { type TrainingJobConfig, createTrainingJobBody } from '../shared/job-con
 
 async function rowCount(db: Database, projectId: string, fileId: string | undefined): Promise<number | null> {
   if (!fileId) return null
-  if (isPublishedDataset(fileId)) return publishedDataset(fileId).rowCount
-  if (isBuiltinDataset(fileId)) return builtinDatasetRows(fileId).length
+  const named = namedDataset(fileId)
+  if (named) return named.rowCount
   return (await getFile(db, projectId, fileId))?.rowCount ?? null
 }
 

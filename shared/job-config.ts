@@ -1,8 +1,7 @@
 // What a training job asks for, as the API accepts it and as it is stored in jobs.config.
 // Workers parse the stored config with the same schema, so both sides agree on every default.
 import { z } from 'zod'
-import { BUILTIN_DATASETS, isBuiltinDataset } from '../datasets/builtin.ts'
-import { PUBLISHED_DATASETS } from '../datasets/registry.ts'
+import { BUILTIN_NAMES, PUBLISHED_NAMES, namedDataset } from '../datasets/named.ts'
 import { BUILTIN_ENVIRONMENTS } from './protocol/builtin-environment.ts'
 import { PROTOCOL_NAMES, PROTOCOLS, type ProtocolOptions } from './protocol/options.ts'
 
@@ -96,7 +95,6 @@ export function checkEnvironmentSource(environment: { builtin?: string; base_url
 }
 
 export const evalEnvironment = environmentFields.superRefine(checkEnvironmentSource)
-export type EnvironmentSpec = z.infer<typeof evalEnvironment>
 
 export const createTrainingJobBody = z.strictObject({
   model: z.string().min(1).max(500).optional(),
@@ -147,8 +145,6 @@ export const trajectoryStep = (key: string): number | undefined => {
 }
 
 // --- evaluation jobs (docs/evaluation.md) ---
-
-const PUBLISHED_NAMES = PUBLISHED_DATASETS.map((d) => d.name)
 
 export const EVAL_MODES = ['direct', 'cot', 'agent'] as const
 export const TASK_KINDS = ['qa', 'math', 'long-form'] as const
@@ -207,9 +203,9 @@ export const createEvaluationBody = z.strictObject({
   body.datasets.forEach((dataset, i) => {
     const sources = [dataset.file_id, dataset.path].filter((s) => s !== undefined).length
     if (sources > 1) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'path'], message: 'give a file_id or a path, not both' })
-    if (sources === 0 && !PUBLISHED_NAMES.includes(dataset.name ?? '') && !isBuiltinDataset(dataset.name ?? '')) {
+    if (sources === 0 && !namedDataset(dataset.name ?? '')) {
       const what = dataset.name === undefined ? 'give a published dataset name, a file_id or a path' : `'${dataset.name}' is not a published or built-in dataset`
-      ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `${what} (published: ${PUBLISHED_NAMES.join(', ')}; built in: ${BUILTIN_DATASETS.join(', ')}; for your own data upload a file and give its file_id)` })
+      ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `${what} (published: ${PUBLISHED_NAMES.join(', ')}; built in: ${BUILTIN_NAMES.join(', ')}; for your own data upload a file and give its file_id)` })
     }
   })
   const labels = body.datasets.map((d) => d.name ?? d.file_id ?? d.path)

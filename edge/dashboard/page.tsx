@@ -1,7 +1,7 @@
 // The dashboard page: every view's skeleton, rendered on the server with the published defaults
 // filled in. It holds no data: the client script (client/) fills the views from the JSON API with
 // the key the user enters.
-import { BUILTIN_DATASETS } from '../../datasets/builtin.ts'
+import { BUILTIN_NAMES } from '../../datasets/named.ts'
 import { PUBLISHED_DATASETS } from '../../datasets/registry.ts'
 import { EVAL_MODES, createEvaluationBody, evalEnvironment, grpoHyperparameters, noopMethod } from '../../shared/job-config.ts'
 import { DEMO_TRAINING_JOB } from '../../shared/demo.ts'
@@ -165,7 +165,7 @@ function EvaluationForm() {
       <div class="grid">
         <Choices form={f} param="datasets" legend="Published sets, in-distribution" options={sets('eval-in-distribution')} checked={[]} />
         <Choices form={f} param="datasets" legend="Published sets, out-of-distribution" options={sets('eval-out-of-distribution')} checked={[]} slot={false} />
-        <Choices form={f} param="datasets" legend="Built-in sets" options={BUILTIN_DATASETS.map((name) => ({ value: name, label: `${name} (the demo's)` }))} checked={[]} slot={false} />
+        <Choices form={f} param="datasets" legend="Built-in sets" options={BUILTIN_NAMES.map((name) => ({ value: name, label: `${name} (the demo's)` }))} checked={[]} slot={false} />
       </div>
       <div class="field">
         <label for="eval-file">Uploaded dataset</label>

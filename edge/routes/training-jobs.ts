@@ -6,8 +6,7 @@ import { z } from 'zod'
 import { type BlobStore, readAll } from '../../shared/blob/store.ts'
 import type { Database } from '../../shared/db/database.ts'
 import { getFile } from '../../shared/db/files.ts'
-import { isBuiltinDataset } from '../../datasets/builtin.ts'
-import { isPublishedDataset } from '../../datasets/registry.ts'
+import { namedDataset } from '../../datasets/named.ts'
 import { getCheckpoint, listCheckpoints } from '../../shared/db/checkpoints.ts'
 import { type Job, appendEvent, createJob, setJobStatus } from '../../shared/db/jobs.ts'
 import type { JobKind } from '../../shared/db/schema.ts'
@@ -110,7 +109,7 @@ export function trainingJobRoutes(db: Database, blobs: BlobStore, dispatcher: Wo
       () => { if (body.environment?.base_url) body.environment.base_url = checkEnvironmentUrl(body.environment.base_url, allowLoopbackEnvironment) },
       // a published set's name (the worker reads it from its datasets folders) or a built-in set's
       ...referenced.map(([param, fileId]) => async () => {
-        if (fileId && !isPublishedDataset(fileId) && !isBuiltinDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
+        if (fileId && !namedDataset(fileId) && !(await getFile(db, projectId, fileId))) throw notFound('file', fileId, param)
       }),
       async () => { if (body.model) await checkModelReference(db, projectId, body.model, 'model', body.method.type === 'grpo' ? 'train' : undefined, options) },
       () => {

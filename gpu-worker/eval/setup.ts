@@ -2,8 +2,7 @@
 // and the agent. The job runner and the CLI differ only in where uploaded files and the response
 // cache live, which they pass in.
 import { readDataset, type DatasetRow } from '../../datasets/read.ts'
-import { builtinDatasetRows, isBuiltinDataset } from '../../datasets/builtin.ts'
-import { loadPublishedDataset } from '../../datasets/registry.ts'
+import { loadNamedDataset } from '../../datasets/named.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import type { EngineSettings } from '../../shared/config.ts'
 import { BlobResponseCache } from '../../shared/eval/store.ts'
@@ -27,8 +26,7 @@ export async function loadEvalDatasets(
     let rows: DatasetRow[]
     if (spec.file_id !== undefined) rows = await readUploaded(spec.file_id)
     else if (spec.path !== undefined) rows = await readRowsFromPath(spec.path)
-    else if (isBuiltinDataset(spec.name!)) rows = builtinDatasetRows(spec.name!)
-    else rows = await loadPublishedDataset(spec.name!)
+    else rows = await loadNamedDataset(spec.name!)
     return { ...descriptors[i], rows: config.max_rows === undefined ? rows : rows.slice(0, config.max_rows) }
   }))
 }
@@ -70,7 +68,7 @@ export function makeEnvironment(config: EvaluationConfig['environment'], policy:
 export async function jobEnvironment(
   config: EvaluationConfig['environment'], projectId: string, blobs: BlobStore, policy: OutboundPolicy,
 ): Promise<Environment> {
-  if (config.builtin) return builtinEnvironment(config.builtin)
+  if (config.builtin) return makeEnvironment(config, policy)
   await checkResolvedHost(config.base_url!, policy)
   const scope = (await sha256Hex(`${projectId}\n${config.base_url}`)).slice(0, 32)
   return makeEnvironment(config, policy, new BlobResponseCache(blobs, `env-cache/${scope}`))

@@ -7,10 +7,9 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { builtinDatasetRows, isBuiltinDataset } from '../../datasets/builtin.ts'
 import { readDataset } from '../../datasets/read.ts'
 import type { DatasetRow } from '../../datasets/read.ts'
-import { isPublishedDataset, loadPublishedDataset } from '../../datasets/registry.ts'
+import { loadNamedDataset, namedDataset } from '../../datasets/named.ts'
 import { putFile } from '../../shared/blob/files.ts'
 import type { BlobStore } from '../../shared/blob/store.ts'
 import { readAll } from '../../shared/blob/store.ts'
@@ -125,8 +124,7 @@ export function trainRunner(options: TrainRunnerOptions): JobRunner {
 
 /** An uploaded file's rows, a published set's (by name, from this machine's datasets folders) or a built-in set's. */
 async function datasetRows(db: Database, blobs: BlobStore, projectId: string, fileId: string): Promise<DatasetRow[]> {
-  if (isPublishedDataset(fileId)) return loadPublishedDataset(fileId)
-  if (isBuiltinDataset(fileId)) return builtinDatasetRows(fileId)
+  if (namedDataset(fileId)) return loadNamedDataset(fileId)
   const file = await getFile(db, projectId, fileId)
   if (!file) throw new Error(`file ${fileId} not found`)
   const body = await blobs.get(file.blobKey)

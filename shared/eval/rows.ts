@@ -1,8 +1,8 @@
 // One scored row of an evaluation: what a mode answered for a dataset row, its scores and its
 // costs. Rows are what the blob store keeps (JSONL), what resume reads back and what the summary,
 // the CSV and the table are computed from.
-import { isBuiltinDataset } from '../../datasets/builtin.ts'
-import { publishedDataset, type TaskKind } from '../../datasets/registry.ts'
+import { namedDataset } from '../../datasets/named.ts'
+import type { TaskKind } from '../../datasets/registry.ts'
 import type { EvaluationConfig } from '../job-config.ts'
 import { HASHED_EMBEDDER_NAME, exactMatch, f1Score, mathEqual, semanticSimilarity, substringMatch, type TextEmbedder } from '../protocol/metrics.ts'
 
@@ -92,11 +92,10 @@ export const datasetLabel = (spec: EvaluationConfig['datasets'][number]) => spec
 /** The datasets of a config, in its order, without reading them. */
 export function describeDatasets(config: Pick<EvaluationConfig, 'datasets'>): DatasetDescriptor[] {
   return config.datasets.map((spec) => {
-    if (spec.file_id === undefined && spec.path === undefined && isBuiltinDataset(spec.name!)) return { label: spec.name!, kind: spec.kind ?? 'math', group: 'other' }
     if (spec.file_id === undefined && spec.path === undefined) {
-      const published = publishedDataset(spec.name!)
-      const group = published.split === 'eval-in-distribution' ? 'in-distribution' : published.split === 'eval-out-of-distribution' ? 'out-of-distribution' : 'other'
-      return { label: published.name, kind: spec.kind ?? published.kind, group }
+      const named = namedDataset(spec.name!)
+      if (!named) throw new Error(`no published or built-in dataset "${spec.name}"`)
+      return { label: named.name, kind: spec.kind ?? named.kind, group: named.group }
     }
     return { label: datasetLabel(spec), kind: spec.kind ?? 'qa', group: 'other' }
   })
