@@ -3,7 +3,7 @@
 // nodes nothing reads, inputs pushed by ascending index, so the newest is explored first), each
 // value alive from its node to its last reader, sized by inferShapes. Prints the largest set of live
 // values and what it is made of. Weights, inputs and the arena's own overhead are not counted.
-//   npx tsx bench/train-memory.ts [--preset qwen3-0.6b --length 8192 --mode lora|full --recompute true|false]
+//   npx tsx bench/train-memory.ts [--preset qwen3-0.6b --length 8192 --mode lora|full --recompute true|false --head train|logprobs]
 import { parseArgs } from 'node:util'
 import { openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import type { Graph, Node } from '../gpu-worker/engine/onnx.ts'
@@ -17,7 +17,7 @@ import { presetCheckpoint } from './engine-real.ts'
 const { values } = parseArgs({
   options: {
     preset: { type: 'string', default: 'qwen3-0.6b' }, length: { type: 'string', default: '2048' },
-    mode: { type: 'string', default: 'lora' }, recompute: { type: 'string' },
+    mode: { type: 'string', default: 'lora' }, recompute: { type: 'string' }, head: { type: 'string', default: 'train' },
   },
 })
 
@@ -46,7 +46,7 @@ const model = await PolicyModel.create(ckpt.config, () => new Float32Array(0), {
   loss: GRPO_LOSS_DEFAULTS, recompute: values.recompute === undefined ? undefined : values.recompute === 'true',
   lora: values.mode === 'lora' ? { rank: 16, alpha: 32, targets: Object.keys(LORA_TARGETS) as LoraTarget[] } : undefined,
 })
-const g = model.graph(length, 'train', GRPO_LOSS_DEFAULTS)
+const g = model.graph(length, values.head as 'train' | 'logprobs', GRPO_LOSS_DEFAULTS)
 const info = inferShapes(g)
 const BYTES: Record<string, number> = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 }
 const bytes = (v: string) => info.get(v)!.shape.reduce<number>((n, d) => n * (d ?? 1), 1) * (BYTES[info.get(v)!.dtype] ?? 4)

@@ -130,12 +130,13 @@ async function sessionOf(g: Graph, settings: PolicyModelOptions['session']): Pro
   const dir = mkdtempSync(join(tmpdir(), 'prompt-r1-train-graph-'))
   try {
     g.save(dir, 'model.onnx')
-    // Unoptimised, on the shared arena. The CPU fusions are float-only or round constants to float32,
+    // Unoptimised, without the planner's buffer reuse, on the shared arena. The CPU fusions are float-only or round constants to float32,
     // and at the 0.6B widths (4 layers, 4096 positions, LoRA r=16) they cost memory for no speed:
     // with them the process peaked at 9.4 GB, without 6.1 GB, at the same step time (36 s). The shared
     // arena lets the train and logprob sessions of every packed length reuse one another's memory:
-    // 11.8 GB with one arena per session (bench/train-rss.ts, docs/training.md).
-    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: 'disabled', memoryPattern: false, sharedArena: true })
+    // 11.8 GB with one arena per session (bench/train-rss.ts, docs/training.md). The reuse kept one
+    // buffer per attention block size alive across the layers (SessionSettings.memoryReuse).
+    return await createSession(join(dir, 'model.onnx'), { ...settings, optimization: 'disabled', memoryPattern: false, memoryReuse: false, sharedArena: true })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

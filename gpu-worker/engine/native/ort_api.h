@@ -20,6 +20,7 @@ struct OrtTypeInfo;
 struct OrtTensorTypeAndShapeInfo;
 struct OrtRunOptions;
 struct OrtCUDAProviderOptionsV2;
+struct OrtKeyValuePairs;
 
 struct OrtApi;
 struct OrtApiBase {
@@ -55,8 +56,11 @@ struct Api {
   // 10, 14
   OrtStatus* (*CreateSessionOptions)(OrtSessionOptions** out);
   OrtStatus* (*EnableProfiling)(OrtSessionOptions*, const char* prefix);
-  // 17
+  // 16, 17, 18, 19
+  OrtStatus* (*EnableMemPattern)(OrtSessionOptions*);
   OrtStatus* (*DisableMemPattern)(OrtSessionOptions*);
+  OrtStatus* (*EnableCpuMemArena)(OrtSessionOptions*);
+  OrtStatus* (*DisableCpuMemArena)(OrtSessionOptions*);
   // 22, 23, 24, 25
   OrtStatus* (*SetSessionLogSeverityLevel)(OrtSessionOptions*, int level);
   OrtStatus* (*SetSessionGraphOptimizationLevel)(OrtSessionOptions*, int level);
@@ -108,6 +112,11 @@ struct Api {
   OrtStatus* (*CreateCUDAProviderOptions)(OrtCUDAProviderOptionsV2** out);
   OrtStatus* (*UpdateCUDAProviderOptions)(OrtCUDAProviderOptionsV2*, const char* const* keys, const char* const* values, size_t n);
   void (*ReleaseCUDAProviderOptions)(OrtCUDAProviderOptionsV2*);
+  // 298, 300
+  void (*GetKeyValuePairs)(const OrtKeyValuePairs*, const char* const** keys, const char* const** values, size_t* n);
+  void (*ReleaseKeyValuePairs)(OrtKeyValuePairs*);
+  // 319
+  OrtStatus* (*AllocatorGetStats)(const OrtAllocator*, OrtKeyValuePairs** out);
   // 386
   OrtStatus* (*CopyTensors)(const OrtEnv*, const OrtValue* const* src, OrtValue* const* dst, void* stream, size_t n);
 
@@ -121,7 +130,10 @@ struct Api {
     BIND(Run, 9);
     BIND(CreateSessionOptions, 10);
     BIND(EnableProfiling, 14);
+    BIND(EnableMemPattern, 16);
     BIND(DisableMemPattern, 17);
+    BIND(EnableCpuMemArena, 18);
+    BIND(DisableCpuMemArena, 19);
     BIND(SetSessionLogSeverityLevel, 22);
     BIND(SetSessionGraphOptimizationLevel, 23);
     BIND(SetIntraOpNumThreads, 24);
@@ -161,6 +173,9 @@ struct Api {
     BIND(CreateCUDAProviderOptions, 205);
     BIND(UpdateCUDAProviderOptions, 206);
     BIND(ReleaseCUDAProviderOptions, 208);
+    BIND(GetKeyValuePairs, 298);
+    BIND(ReleaseKeyValuePairs, 300);
+    BIND(AllocatorGetStats, 319);
     BIND(CopyTensors, 386);
 #undef BIND
   }
