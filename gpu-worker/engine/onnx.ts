@@ -283,11 +283,13 @@ export class Graph {
       if ('s' in a) return { name, type: 3, s: new TextEncoder().encode(a.s) }
       return { name, type: 7, ints: a.ints }
     }
+    // a constant nothing reads any more (grad drops the backward nodes nothing uses) is left out
+    const read = new Set([...this.nodes.flatMap((n) => n.inputs), ...this.outputs.map((o) => o.name)])
     const initializers = [
       ...[...this.weights.values()].map((w) => ({
         name: w.name, dims: w.dims, data_type: ELEM_TYPE[w.dtype], ...weightData(w, checked(w)),
       })),
-      ...[...this.constants].map(([name, c]) => tensor(name, c)),
+      ...[...this.constants].filter(([name]) => read.has(name)).map(([name, c]) => tensor(name, c)),
     ]
     const model = {
       ir_version: IR_VERSION,
