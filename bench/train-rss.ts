@@ -3,7 +3,7 @@
 // layer's recomputation are most of a step's memory): one packed row of `length` positions, the
 // logprob run, two train steps and a second logprob run, with the process's RSS and peak after each.
 // Quicker than a `bench:train` case, which also runs the PyTorch peer.
-//   npx tsx bench/train-rss.ts [--layers 28 --length 4096]
+//   npx tsx bench/train-rss.ts [--layers 28 --length 4096 --recompute true|false|auto]
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -11,9 +11,9 @@ import { openCheckpoint } from '../gpu-worker/engine/checkpoint.ts'
 import { LORA_TARGETS, type LoraTarget } from '../gpu-worker/engine/qwen3.ts'
 import { makeTinyCheckpoint } from '../gpu-worker/engine/tiny.ts'
 import { GRPO_LOSS_DEFAULTS, lossWeights } from '../gpu-worker/training/loss.ts'
-import { PolicyModel, packBatch } from '../gpu-worker/training/model.ts'
+import { PolicyModel, packBatch, packedLength } from '../gpu-worker/training/model.ts'
 
-const { values } = parseArgs({ options: { layers: { type: 'string', default: '28' }, length: { type: 'string', default: '4096' }, threads: { type: 'string', default: '2' } } })
+const { values } = parseArgs({ options: { layers: { type: 'string', default: '28' }, length: { type: 'string', default: '4096' }, threads: { type: 'string', default: '2' }, recompute: { type: 'string', default: 'true' } } })
 const layers = Number(values.layers)
 const length = Number(values.length)
 const memory = () => {
@@ -32,9 +32,9 @@ makeTinyCheckpoint(dir, { seed: 1, hiddenSize: 1024, numHeads: 16, numKvHeads: 8
 const base = openCheckpoint(dir)
 const model = await PolicyModel.create(base.config, (name) => base.weights.read(name, 'float32'), {
   lora: { rank: 16, alpha: 32, targets: Object.keys(LORA_TARGETS) as LoraTarget[] }, loss: GRPO_LOSS_DEFAULTS,
-  session: { provider: 'cpu', deviceId: 0, threads: Number(values.threads) }, seed: 1, recompute: true,
+  session: { provider: 'cpu', deviceId: 0, threads: Number(values.threads) }, seed: 1, recompute: values.recompute === 'auto' ? undefined : values.recompute === 'true',
 })
-console.log(`${layers} layers, ${length} positions, LoRA r=16 on every projection, recomputation; weights loaded: ${memory()}`)
+console.log(`${layers} layers, ${length} positions, LoRA r=16 on every projection, recomputation ${model.recomputes(packedLength(length))}; weights loaded: ${memory()}`)
 const tokens = Array.from({ length }, (_, i) => (i * 7919) % 150000)
 const batch = packBatch([{ tokens, promptLength: 512, lossMask: new Array(length - 512).fill(1) }], 0)
 let old = new Float32Array(0) as ArrayLike<number>
