@@ -88,21 +88,28 @@ describe('training at the Qwen3-0.6B geometry', () => {
       expect(new Set([...folder.tensors.values()].map((t) => t.dtype))).toEqual(new Set(['BF16']))
 
       const tokens = input.tokenizer.encode('<|im_start|>user\nWho wrote the novel Dune, and when?<|im_end|>\n<|im_start|>assistant\n')
-      const logitsOf = async (engine: Promise<Engine>) => {
+      // each engine's logits for `scales` (the adapters' scale, read at every run) in turn
+      const logitsOf = async (engine: Promise<Engine>, scales: number[] = [0]) => {
         const e = await engine
         try {
-          return (await e.promptLogits([tokens]))[0]
+          const out: Float32Array[][] = []
+          for (const s of scales) {
+            scale = s
+            out.push((await e.promptLogits([tokens]))[0])
+          }
+          return out
         } finally {
           await e.dispose()
         }
       }
+      let scale = 0
       const cacheDir = tempDir()
       const lora = resumed.model.params as Map<string, Float32Array>
-      const adapted = await logitsOf(Engine.fromCheckpoint(base, {
-        ...TEST_ENGINE, cacheDir, logits: 'all', lora: { rank: 8, targets: input.options.lora!.targets, factors: lora, scale: () => resumed.model.loraScale },
-      }))
-      const fromMerged = await logitsOf(Engine.load(merged, { ...TEST_ENGINE, cacheDir, logits: 'all' }))
-      const plain = await logitsOf(Engine.fromCheckpoint(base, { ...TEST_ENGINE, cacheDir, logits: 'all' }))
+      // the base model is the adapted engine with the adapters switched off, as the trainer's reference policy is
+      const [adapted, plain] = await logitsOf(Engine.fromCheckpoint(base, {
+        ...TEST_ENGINE, cacheDir, logits: 'all', lora: { rank: 8, targets: input.options.lora!.targets, factors: lora, scale: () => scale },
+      }), [resumed.model.loraScale, 0])
+      const [fromMerged] = await logitsOf(Engine.load(merged, { ...TEST_ENGINE, cacheDir, logits: 'all' }))
       const error = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((row, i) => {
         const scale = b[i].reduce((m, x) => Math.max(m, Math.abs(x)), 0)
         return row.reduce((m, x, j) => Math.max(m, Math.abs(x - b[i][j])), 0) / scale
