@@ -29,8 +29,8 @@ export interface PolicyModelOptions {
   loss: GrpoLossOptions
   /** float32 to train; float64 for gradient checks. */
   float?: FloatType
-  /** Where the sessions run (the worker's engine settings): provider, device, threads. */
-  session?: Pick<SessionSettings, 'provider' | 'deviceId' | 'threads'>
+  /** Where the sessions run (the worker's engine settings): provider, device, threads; a profile prefix for bench/train-profile.ts. */
+  session?: Pick<SessionSettings, 'provider' | 'deviceId' | 'threads' | 'profile'>
   /** Seeds the adapters' initial A factors. */
   seed?: number
   /** Also build a session for the supervised objective (token NLL), for a warm-start on demonstrations. */
