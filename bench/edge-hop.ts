@@ -7,7 +7,7 @@
 // Besides latency it reports the CPU time the edge and the worker spend per chat: on these 2 shared
 // cores 64 chats at once queue behind each other's CPU, so the added latency under load is mostly
 // the edge's CPU per chat times the queue. Writes bench/results/edge-hop.md. Not a test.
-//   npm run bench:edge
+//   npm run bench:edge [-- --profile DIR]   (DIR: the edge's CPU profile, for Chrome's DevTools)
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -24,7 +24,7 @@ import { advertiseInference } from '../shared/db/workers.ts'
 import { randomToken } from '../shared/ids.ts'
 import { findPostgresBin, freePort, startCluster } from '../test/setup/postgres-cluster.ts'
 
-const { values } = parseArgs({ options: { role: { type: 'string' }, port: { type: 'string' }, database: { type: 'string' }, token: { type: 'string' } } })
+const { values } = parseArgs({ options: { role: { type: 'string' }, port: { type: 'string' }, database: { type: 'string' }, token: { type: 'string' }, profile: { type: 'string' } } })
 const PLAN = [{ concurrency: 1, rounds: 40 }, { concurrency: 64, rounds: 10 }]
 const STEPS = 5
 const STEP_MS = 20
@@ -66,6 +66,8 @@ async function edge() {
   const app = createApp({ db: database.db, databaseDriver: 'postgres', blobs: new LocalBlobStore(join(process.env.TMPDIR ?? '/tmp', 'edge-hop-blobs')), config, agents, dispatcher: { jobQueued: () => {} } })
   serve({ fetch: app.fetch, port: Number(values.port), hostname: '127.0.0.1' }, () => console.log('ready'))
   reportCpuOnRequest()
+  // a normal exit, so that --cpu-prof writes its profile
+  process.once('SIGTERM', () => process.exit(0))
 }
 
 /** A child answers each message from the bench with the CPU time it has used so far, in ms. */
@@ -80,8 +82,8 @@ function cpuMs(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => { child.once('message', (ms) => resolve(ms as number)); child.send('cpu') })
 }
 
-function child(role: string, args: string[]): Promise<ChildProcess> {
-  const process_ = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', role, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+function child(role: string, args: string[], nodeFlags: string[] = []): Promise<ChildProcess> {
+  const process_ = spawn(process.execPath, [...nodeFlags, ...process.execArgv, fileURLToPath(import.meta.url), '--role', role, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   return new Promise((resolve, reject) => {
     process_.stdout!.on('data', (d) => { if (String(d).includes('ready')) resolve(process_) })
     process_.once('exit', (code) => reject(new Error(`bench/edge-hop: the ${role} exited (${code})`)))
@@ -128,7 +130,8 @@ async function main() {
     const token = randomToken(40)
     const [workerPort, edgePort] = [await freePort(), await freePort()]
     const workerProcess = await child('worker', ['--port', String(workerPort), '--database', url, '--token', token])
-    const edgeProcess = await child('edge', ['--port', String(edgePort), '--database', url, '--token', token])
+    const edgeProcess = await child('edge', ['--port', String(edgePort), '--database', url, '--token', token],
+      values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [])
     children.push(workerProcess, edgeProcess)
     const load = loadavg()[0]
 
@@ -191,7 +194,7 @@ async function main() {
     console.log(table)
     if (errors > 0) process.exitCode = 1
   } finally {
-    for (const c of children) c.kill('SIGKILL')
+    for (const c of children) c.kill(values.profile ? 'SIGTERM' : 'SIGKILL')
     cluster?.stop()
   }
 }

@@ -6,7 +6,7 @@ import type { BlobStore } from '../shared/blob/store.ts'
 import type { Config } from '../shared/config.ts'
 import type { Database } from '../shared/db/database.ts'
 import { apiDocsPage } from './api-docs.ts'
-import { type AuthEnv, requireApiKey } from './auth.ts'
+import { type AuthEnv, KnownKeys, requireApiKey } from './auth.ts'
 import { openApiDocument } from './openapi.ts'
 import { dashboardRoutes } from './dashboard/routes.tsx'
 import { RETRY_AFTER_SECONDS, serviceFault } from '../shared/faults.ts'
@@ -78,13 +78,14 @@ export function createApp(deps: AppDeps) {
     if (c.req.method === 'POST' && (c.req.path === '/v1/files' || c.req.path === '/v1/chat/completions')) return next()
     return withDeadline(config.requestTimeoutMs, next)
   })
-  v1.use(requireApiKey(db))
+  const keys = new KnownKeys()
+  v1.use(requireApiKey(db, keys))
   // uploads have their own, larger limit; every other body is small JSON
   v1.use(async (c, next) => {
     if (c.req.method === 'POST' && c.req.path === '/v1/files') return next()
     return limitBody(config.limits.maxBodyBytes)(c, next)
   })
-  v1.route('/api_keys', apiKeyRoutes(db))
+  v1.route('/api_keys', apiKeyRoutes(db, keys))
   v1.route('/files', fileRoutes(db, blobs, config.limits.maxUploadBytes))
   const jobOptions = { maxAttempts: config.queue.maxAttempts, allowLoopbackEnvironment: config.allowLoopbackEnvironment, modelFolders: config.modelFolders, serverEnvironment: config.environment !== undefined, workerStaleMs: 3 * config.queue.heartbeatMs }
   v1.route('/training/jobs', trainingJobRoutes(db, blobs, dispatcher, jobOptions))

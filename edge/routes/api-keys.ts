@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { type ApiKey, createApiKey, listApiKeys, revokeApiKey } from '../../shared/db/api-keys.ts'
 import type { Database } from '../../shared/db/database.ts'
-import { type AuthEnv, requireAdmin } from '../auth.ts'
+import { type AuthEnv, type KnownKeys, requireAdmin } from '../auth.ts'
 import { notFound } from '../errors.ts'
 import { ApiError } from '../../shared/errors.ts'
 import { readJson } from '../request.ts'
@@ -24,7 +24,7 @@ function toObject(key: ApiKey) {
   }
 }
 
-export function apiKeyRoutes(db: Database) {
+export function apiKeyRoutes(db: Database, keys: KnownKeys) {
   return new Hono<AuthEnv>()
     .use(requireAdmin)
     .post('/', async (c) => {
@@ -49,6 +49,7 @@ export function apiKeyRoutes(db: Database) {
       // another project's key is not found, as its jobs are not
       const key = await revokeApiKey(db, id, isSuperuser ? undefined : projectId)
       if (!key) throw notFound('API key', id)
+      keys.forget(key.id)
       return c.json({ ...toObject(key), deleted: true })
     })
 }

@@ -6,7 +6,7 @@ import { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { Database } from '../../shared/db/database.ts'
-import { runs } from '../../shared/db/schema.ts'
+import { RunLog } from '../../shared/db/runs.ts'
 import { newId } from '../../shared/ids.ts'
 import { serviceFault } from '../../shared/faults.ts'
 import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../../shared/agents.ts'
@@ -56,6 +56,9 @@ function chunk(id: string, created: number, model: string, delta: Record<string,
   return JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })
 }
 
+/** Server-sent events, one per `data` (each a line of JSON, or `[DONE]`), as one string. */
+const events = (...data: string[]) => data.map((d) => `data: ${d}\n\n`).join('')
+
 function usageOf(run: AgentRun) {
   const { agent, environment } = run.usage
   return {
@@ -74,6 +77,7 @@ function eventField(event: AgentEvent) {
 }
 
 export function chatRoutes(db: Database, agents: AgentService | undefined, config: ChatConfig) {
+  const runLog = new RunLog(db)
   const available = () => {
     if (!agents) throw new ApiError(503, 'agent_unavailable', 'No agent runs behind this edge: set PROMPT_R1_WORKER_TOKEN to send chats to GPU workers, or serve the chat API from `npm start`')
     return agents
@@ -118,7 +122,7 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
         projectId, model: body.model, question, environment, protocol: body.protocol, signal: abort.signal,
         sampling: { temperature: body.temperature, topP: body.top_p, seed: body.seed, maxTokensPerTurn: maxTokens },
       }
-      const record = (run: AgentRun) => db.insert(runs).values({
+      const record = (run: AgentRun) => runLog.record({
         id, projectId, model: body.model, question, answer: run.answer, trajectory: run.turns,
         usage: { agent_prompt_tokens: run.usage.agent.promptTokens, agent_completion_tokens: run.usage.agent.completionTokens,
           environment_prompt_tokens: run.usage.environment.promptTokens, environment_completion_tokens: run.usage.environment.completionTokens },
@@ -164,26 +168,31 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
 
       return streamSSE(c, async (stream) => {
         stream.onAbort(() => abort.abort(new Error('the client went away')))
-        await stream.writeSSE({ data: chunk(id, created, body.model, { role: 'assistant', content: '' }) })
-        const writes: Promise<void>[] = []
+        await stream.write(events(chunk(id, created, body.model, { role: 'assistant', content: '' })))
+        const writes: Promise<unknown>[] = []
+        // what follows the last step goes out as one write: a write is a system call per chunk
+        let ending: string[]
         try {
-          send = (event) => { writes.push(stream.writeSSE({ data: chunk(id, created, body.model, {}, { prompt_r1: eventField(event) }) })) }
+          send = (event) => { writes.push(stream.write(events(chunk(id, created, body.model, {}, { prompt_r1: eventField(event) })))) }
           early.splice(0).forEach(send)
           const run = await running
           await Promise.all(writes)
           await record(run)
-          await stream.writeSSE({ data: chunk(id, created, body.model, { content: run.answer }) })
-          await stream.writeSSE({ data: chunk(id, created, body.model, {}, { prompt_r1: { type: 'done', end_reason: run.endReason } }, 'stop') })
+          ending = [
+            chunk(id, created, body.model, { content: run.answer }),
+            chunk(id, created, body.model, {}, { prompt_r1: { type: 'done', end_reason: run.endReason } }, 'stop'),
+          ]
           if (body.stream_options?.include_usage) {
-            await stream.writeSSE({ data: JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usageOf(run) }) })
+            ending.push(JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usageOf(run) }))
           }
         } catch (error) {
           if (abort.signal.aborted && !timedOut()) return
           const apiError = timedOut() ?? (error instanceof ApiError ? error : new ApiError(502, 'agent_failed', (error as Error).message))
-          await stream.writeSSE({ data: JSON.stringify({ error: { code: apiError.code, message: apiError.message, param: apiError.param } }) })
+          ending = [JSON.stringify({ error: { code: apiError.code, message: apiError.message, param: apiError.param } })]
+        } finally {
+          clearTimeout(deadline)
         }
-        clearTimeout(deadline)
-        await stream.writeSSE({ data: '[DONE]' })
+        await stream.write(events(...ending, '[DONE]'))
       })
     })
 }

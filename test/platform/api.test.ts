@@ -3,7 +3,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { KEY_CACHE_MS } from '../../edge/auth.ts'
+import { revokeApiKey } from '../../shared/db/api-keys.ts'
 import { LocalBlobStore } from '../../shared/blob/local.ts'
 import { insertCheckpoint } from '../../shared/db/checkpoints.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
@@ -77,6 +79,18 @@ describePostgres('edge API', () => {
     expectApiError(await t.request('GET', '/v1/files', { key: created.json.secret }), 401, 'revoked_api_key')
   })
 
+  it('honours a key revoked by another edge process within the key cache\'s time', async () => {
+    const created = await t.request('POST', '/v1/api_keys', { json: { name: 'revoked elsewhere', project_id: 'tenant-a' } })
+    expect((await t.request('GET', '/v1/files', { key: created.json.secret })).status).toBe(200)
+    await revokeApiKey(database.db, created.json.id) // as another edge (or psql) would
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + KEY_CACHE_MS + 1 })
+    try {
+      expectApiError(await t.request('GET', '/v1/files', { key: created.json.secret }), 401, 'revoked_api_key')
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('manages API keys (admin only), showing each secret once', async () => {
     const created = await t.request('POST', '/v1/api_keys', { json: { name: 'ci', project_id: 'tenant-c' } })
     expect(created.status).toBe(201)
@@ -98,6 +112,8 @@ describePostgres('edge API', () => {
     expectApiError(await t.request('POST', '/v1/training/jobs', { body: '{"method": ', headers: { 'content-type': 'application/json' } }), 400, 'invalid_json')
     expectApiError(await t.request('POST', '/v1/training/jobs', { body: 'model=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type')
     expectApiError(await t.request('POST', '/v1/training/jobs', { json: { model: 'x'.repeat(5000) } }), 413, 'request_too_large')
+    // a declared length is judged from the header, before any of the body is read
+    expectApiError(await t.request('POST', '/v1/training/jobs', { json: { model: 'x' }, headers: { 'content-length': '5000' } }), 413, 'request_too_large')
     expectApiError(await t.request('POST', '/v1/training/jobs', { json: [1, 2] }), 400, 'invalid_parameter')
     expectApiError(await t.request('GET', '/v1/nothing-here'), 404, 'not_found')
   })

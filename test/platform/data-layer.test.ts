@@ -1,13 +1,14 @@
 // The data layer on both databases it runs on: the embedded PGlite and a Postgres server.
 import { sql } from 'drizzle-orm'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApiKey, ensureAdminKey, findKeyBySecret, revokeApiKey } from '../../shared/db/api-keys.ts'
 import { insertCheckpoint, listCheckpoints } from '../../shared/db/checkpoints.ts'
 import type { OpenDatabase } from '../../shared/db/database.ts'
 import {
   appendEvent, cancelJob, createJob, finishJob, getJob, heartbeat, leaseJob, listEvents, listJobs, reapExpiredLeases,
 } from '../../shared/db/jobs.ts'
-import { apiKeys, jobs } from '../../shared/db/schema.ts'
+import { RunLog } from '../../shared/db/runs.ts'
+import { apiKeys, jobs, runs } from '../../shared/db/schema.ts'
 import { sha256Hex } from '../../shared/ids.ts'
 import { filePglite, freshPostgres, postgresUrl } from '../helpers/databases.ts'
 
@@ -34,6 +35,28 @@ describe.each(backends)('data layer on %s', (_name, open) => {
     expect((await findKeyBySecret(database.db, secret))?.id).toBe(key.id)
     expect(await findKeyBySecret(database.db, secret + 'x')).toBeUndefined()
     expect((await revokeApiKey(database.db, key.id))?.revokedAt).toBeInstanceOf(Date)
+  })
+
+  it('records chat runs a batch per insert while one is on its way; a failed insert fails its batch only', async () => {
+    const projectId = project()
+    const row = (id: string) => ({ id, projectId, model: 'm', question: 'q', answer: 'a', trajectory: [], usage: {}, timings: {} })
+    const log = new RunLog(database.db)
+    const inserts = vi.spyOn(database.db, 'insert')
+    try {
+      // the first goes at once, the other nineteen wait for it and go together
+      await Promise.all(Array.from({ length: 20 }, (_, i) => log.record(row(`${projectId}-${i}`))))
+      expect(inserts).toHaveBeenCalledTimes(2)
+      const stored = await database.db.select({ id: runs.id }).from(runs).where(sql`project_id = ${projectId}`)
+      expect(stored.map((r) => r.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `${projectId}-${i}`).sort())
+      // a duplicate id fails the statement it is in, and the run beside it, but not the next batch
+      const results = await Promise.allSettled([log.record(row(`${projectId}-a`)), log.record(row(`${projectId}-0`)), log.record(row(`${projectId}-b`))])
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected'])
+      await log.record(row(`${projectId}-c`))
+      const after = await database.db.select({ id: runs.id }).from(runs).where(sql`project_id = ${projectId}`)
+      expect(after.length).toBe(22)
+    } finally {
+      inserts.mockRestore()
+    }
   })
 
   it('generates an admin key once, and registers a configured one idempotently', async () => {
