@@ -15,7 +15,7 @@ export type AuthEnv = { Variables: { principal: Principal } }
 // How long a known key's row answers for it without a query. Under load the check was a hash and a
 // query per request, the largest part of a chat's time in the edge before its run started
 // (bench/edge-hop.ts). Revoking through this edge forgets the key at once; another edge process
-// honours a revocation within this time (docs/api.md).
+// honours a revocation within this time (README, API keys).
 export const KEY_CACHE_MS = 10_000
 const KEY_CACHE_ENTRIES = 10_000
 

@@ -8,7 +8,8 @@ import { z } from 'zod'
 import type { Database } from '../../shared/db/database.ts'
 import { RunLog } from '../../shared/db/runs.ts'
 import { newId } from '../../shared/ids.ts'
-import { serviceFault } from '../../shared/faults.ts'
+import { RETRY_AFTER_SECONDS, faultMessage, serviceFault } from '../../shared/faults.ts'
+import { describeFault } from '../../shared/log.ts'
 import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../../shared/agents.ts'
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
@@ -170,18 +171,25 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
         stream.onAbort(() => abort.abort(new Error('the client went away')))
         await stream.write(events(chunk(id, created, body.model, { role: 'assistant', content: '' })))
         const writes: Promise<unknown>[] = []
-        // what follows the last step goes out as one write: a write is a system call per chunk
+        // what follows the record goes out as one write: a write is a system call per chunk
         let ending: string[]
         try {
           send = (event) => { writes.push(stream.write(events(chunk(id, created, body.model, {}, { prompt_r1: eventField(event) })))) }
           early.splice(0).forEach(send)
           const run = await running
           await Promise.all(writes)
-          await record(run)
-          ending = [
-            chunk(id, created, body.model, { content: run.answer }),
-            chunk(id, created, body.model, {}, { prompt_r1: { type: 'done', end_reason: run.endReason } }, 'stop'),
-          ]
+          // the answer goes out while the run's record is written (a round trip to the database);
+          // the end of the stream waits for the record, and one that fails is the stream's error event
+          const recorded = record(run)
+          await stream.write(events(chunk(id, created, body.model, { content: run.answer })))
+          await recorded.catch((error) => {
+            // the client has its answer; it learns the run was not kept, never the statement's text
+            console.error(`chat ${id}: the run could not be recorded: ${describeFault(error)}`)
+            const fault = serviceFault(error)
+            throw fault ? new ApiError(503, 'service_unavailable', faultMessage(fault), null, RETRY_AFTER_SECONDS)
+              : new ApiError(500, 'server_error', 'The answer could not be recorded; it has been logged')
+          })
+          ending = [chunk(id, created, body.model, {}, { prompt_r1: { type: 'done', end_reason: run.endReason } }, 'stop')]
           if (body.stream_options?.include_usage) {
             ending.push(JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usageOf(run) }))
           }
