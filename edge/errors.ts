@@ -52,6 +52,12 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
   return value
 }
 
+/** A fault of the database or the blob store as the API's 503 with Retry-After, never its text. */
+export function faultError(error: unknown): ApiError | undefined {
+  const fault = serviceFault(error)
+  return fault && new ApiError(503, 'service_unavailable', faultMessage(fault), null, RETRY_AFTER_SECONDS)
+}
+
 export function handleError(error: Error, c: Context) {
   if (error instanceof ApiError) {
     if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds))
@@ -63,11 +69,8 @@ export function handleError(error: Error, c: Context) {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return c.json(errorBody('invalid_request', error.message), status as ContentfulStatusCode)
   }
-  const fault = serviceFault(error)
   console.error(`${c.req.method} ${c.req.path} failed: ${describeFault(error)}`)
-  if (fault) {
-    c.header('Retry-After', String(RETRY_AFTER_SECONDS))
-    return c.json(errorBody('service_unavailable', faultMessage(fault)), 503)
-  }
+  const fault = faultError(error)
+  if (fault) return handleError(fault, c)
   return c.json(errorBody('server_error', 'The server failed to handle this request; it has been logged'), 500)
 }

@@ -8,13 +8,14 @@ import { z } from 'zod'
 import type { Database } from '../../shared/db/database.ts'
 import { RunLog } from '../../shared/db/runs.ts'
 import { newId } from '../../shared/ids.ts'
-import { RETRY_AFTER_SECONDS, faultMessage, serviceFault } from '../../shared/faults.ts'
+import { serviceFault } from '../../shared/faults.ts'
 import { describeFault } from '../../shared/log.ts'
 import type { AgentEvent, AgentRun, AgentService, EnvironmentEndpoint } from '../../shared/agents.ts'
 import type { AuthEnv } from '../auth.ts'
 import { checkEnvironmentUrl } from '../../shared/outbound.ts'
 import { ApiError } from '../../shared/errors.ts'
 import { checkEnvironmentSource, environmentFields } from '../../shared/job-config.ts'
+import { faultError } from '../errors.ts'
 import { readJson } from '../request.ts'
 import { PROTOCOL_NAMES } from '../../shared/protocol/options.ts'
 
@@ -185,9 +186,7 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
           await recorded.catch((error) => {
             // the client has its answer; it learns the run was not kept, never the statement's text
             console.error(`chat ${id}: the run could not be recorded: ${describeFault(error)}`)
-            const fault = serviceFault(error)
-            throw fault ? new ApiError(503, 'service_unavailable', faultMessage(fault), null, RETRY_AFTER_SECONDS)
-              : new ApiError(500, 'server_error', 'The answer could not be recorded; it has been logged')
+            throw faultError(error) ?? new ApiError(500, 'server_error', 'The answer could not be recorded; it has been logged')
           })
           ending = [chunk(id, created, body.model, {}, { prompt_r1: { type: 'done', end_reason: run.endReason } }, 'stop')]
           if (body.stream_options?.include_usage) {
@@ -195,7 +194,7 @@ export function chatRoutes(db: Database, agents: AgentService | undefined, confi
           }
         } catch (error) {
           if (abort.signal.aborted && !timedOut()) return
-          const apiError = timedOut() ?? (error instanceof ApiError ? error : new ApiError(502, 'agent_failed', (error as Error).message))
+          const apiError = timedOut() ?? (error instanceof ApiError ? error : faultError(error) ?? new ApiError(502, 'agent_failed', (error as Error).message))
           ending = [JSON.stringify({ error: { code: apiError.code, message: apiError.message, param: apiError.param } })]
         } finally {
           clearTimeout(deadline)

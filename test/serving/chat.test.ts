@@ -11,7 +11,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { TEST_ENGINE } from '../helpers/engine.ts'
 import { createApp } from '../../edge/app.ts'
-import type { AgentEvent, AgentService } from '../../shared/agents.ts'
+import type { AgentEvent, AgentRun, AgentService } from '../../shared/agents.ts'
 import { LocalAgents, answerQuestion } from '../../gpu-worker/agent.ts'
 import { checkResolvedHost } from '../../shared/outbound-fetch.ts'
 import { makeTinyCheckpoint } from '../../gpu-worker/engine/tiny.ts'
@@ -197,6 +197,27 @@ describePostgres('POST /v1/chat/completions', () => {
     expect((await models(otherKey)).map((m: any) => m.id)).toEqual([agentName])
   })
 
+  // a stream from an app with its own agent (and database), as the events' data
+  async function streamOf(agents: AgentService, db = database.db): Promise<any[]> {
+    const app = createApp({ db, databaseDriver: 'postgres', blobs, config: loadConfig({}), agents, dispatcher: { jobQueued: () => {} } })
+    const response = await app.request('/v1/chat/completions', {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'any', stream: true, messages: [{ role: 'user', content: 'What is 2 + 2?' }], environment: { builtin: 'arithmetic' } }),
+    })
+    expect(response.status).toBe(200)
+    const events = (await response.text()).split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6))
+    expect(events.at(-1)).toBe('[DONE]')
+    return events.slice(0, -1).map((data) => JSON.parse(data))
+  }
+  const agentThat = (end: () => AgentRun): AgentService => ({
+    models: async () => [], hasModel: async () => true,
+    run: async (request) => {
+      request.onAccepted?.()
+      request.onEvent({ type: 'agent_turn', turn: 1, think: 'it is 4', prompt: null, answer: '4', error: null })
+      return end()
+    },
+  })
+
   it('streams the answer before the run is recorded, and a record that fails as the stream\'s error event', async () => {
     const lostConnection = () => Object.assign(new Error('write CONNECTION_CLOSED 10.1.2.3:5432'), { code: 'CONNECTION_CLOSED' })
     // the real database for the API key, one that has lost its connection for the run's record
@@ -204,25 +225,10 @@ describePostgres('POST /v1/chat/completions', () => {
       get: (target, name) => name === 'insert' ? () => ({ values: () => Promise.reject(lostConnection()) })
         : typeof Reflect.get(target, name) === 'function' ? Reflect.get(target, name).bind(target) : Reflect.get(target, name),
     })
-    const agents: AgentService = {
-      models: async () => [], hasModel: async () => true,
-      run: async (request) => {
-        request.onAccepted?.()
-        request.onEvent({ type: 'agent_turn', turn: 1, think: 'it is 4', prompt: null, answer: '4', error: null })
-        return { answer: '4', endReason: 'answer', turns: [], usage: { agent: { promptTokens: 1, completionTokens: 1 }, environment: { promptTokens: 0, completionTokens: 0 } }, timings: { totalMs: 1, environmentMs: 0 } }
-      },
-    }
-    const app = createApp({ db, databaseDriver: 'postgres', blobs, config: loadConfig({}), agents, dispatcher: { jobQueued: () => {} } })
+    const answered = agentThat(() => ({ answer: '4', endReason: 'answer', turns: [], usage: { agent: { promptTokens: 1, completionTokens: 1 }, environment: { promptTokens: 0, completionTokens: 0 } }, timings: { totalMs: 1, environmentMs: 0 } }))
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
     try {
-      const response = await app.request('/v1/chat/completions', {
-        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'any', stream: true, messages: [{ role: 'user', content: 'What is 2 + 2?' }], environment: { builtin: 'arithmetic' } }),
-      })
-      expect(response.status).toBe(200)
-      const events = (await response.text()).split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6))
-      expect(events.at(-1)).toBe('[DONE]')
-      const chunks = events.slice(0, -1).map((data) => JSON.parse(data))
+      const chunks = await streamOf(answered, db)
       expect(chunks.map((c) => c.choices?.[0]?.delta?.content ?? null).join('')).toBe('4')
       expect(chunks.at(-1).error).toMatchObject({ code: 'service_unavailable' })
       expect(JSON.stringify(chunks)).not.toContain('10.1.2.3')
@@ -231,6 +237,14 @@ describePostgres('POST /v1/chat/completions', () => {
     } finally {
       errors.mockRestore()
     }
+  })
+
+  it('ends a stream whose run meets a blob store fault with service_unavailable, never the fault\'s text', async () => {
+    const unreadable = agentThat(() => { throw Object.assign(new Error("EACCES: permission denied, open '/srv/blobs/ckpt-1/model.safetensors'"), { code: 'EACCES', syscall: 'open' }) })
+    const chunks = await streamOf(unreadable)
+    expect(chunks.some((c) => c.prompt_r1?.type === 'agent_turn')).toBe(true)
+    expect(chunks.at(-1).error).toMatchObject({ code: 'service_unavailable' })
+    expect(JSON.stringify(chunks)).not.toContain('/srv/blobs')
   })
 
   it('streams 64 chats at once to the end, none failing', async () => {
